@@ -1,0 +1,20 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { SessionsService } from "../../gen/sessions/v1/sessions_pb.js";
+
+export interface ConnectHandlerOptions {
+  readonly service: ServiceImpl<typeof SessionsService>;
+  /** Largest request accepted, in bytes. */
+  readonly maxReceiveMessageBytes: number;
+}
+
+/**
+ * The HTTP port's request handler: the Connect protocol (JSON and binary),
+ * gRPC-Web and gRPC, for the same service implementation as the gRPC port.
+ */
+export function createConnectHandler(options: ConnectHandlerOptions): ReturnType<typeof connectNodeAdapter> {
+  return connectNodeAdapter({
+    routes: (router) => router.service(SessionsService, options.service),
+    readMaxBytes: options.maxReceiveMessageBytes,
+  });
+}

@@ -1,0 +1,55 @@
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import type { GrpcService } from "../rpc/grpc-service.js";
+
+export interface GrpcServerOptions {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly services: readonly GrpcService[];
+  /** Largest request accepted, in bytes. */
+  readonly maxReceiveMessageBytes: number;
+}
+
+export interface RunningServer {
+  /** The port actually bound. */
+  readonly port: number;
+  /**
+   * Stops accepting calls, lets calls in flight finish for up to `graceMs`,
+   * then cancels whatever is left.
+   */
+  close(graceMs: number): Promise<void>;
+}
+
+/** Starts the gRPC listener (HTTP/2, plaintext) on @grpc/grpc-js. */
+export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningServer> {
+  const server = new Server({
+    "grpc.max_receive_message_length": options.maxReceiveMessageBytes,
+  });
+  for (const service of options.services) {
+    server.addService(service.definition, service.implementation);
+  }
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(
+      `${formatHost(options.host)}:${options.port}`,
+      ServerCredentials.createInsecure(),
+      (error, boundPort) => (error ? reject(error) : resolve(boundPort)),
+    );
+  });
+  return {
+    port,
+    close(graceMs) {
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => server.forceShutdown(), graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
+}
+
+/** IPv6 literals need brackets in a host:port string. */
+export function formatHost(host: string): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+}

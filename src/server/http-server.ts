@@ -1,0 +1,104 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import type { RunningServer } from "./grpc-server.js";
+
+/** Serves both HTTP/1.1 and HTTP/2 requests. */
+export type HttpHandler = (
+  request: http.IncomingMessage | http2.Http2ServerRequest,
+  response: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+export interface HttpServerOptions {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly handler: HttpHandler;
+}
+
+/** Every HTTP/2 connection starts with these bytes (RFC 9113, section 3.4). */
+const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/** A connection that has not sent its first bytes by then is dropped. */
+const FIRST_BYTES_TIMEOUT_MS = 10_000;
+
+/**
+ * Starts the HTTP listener: HTTP/1.1 and cleartext HTTP/2 on the same port.
+ * Node only offers both on one port over TLS (ALPN), so each connection is
+ * routed by whether its first bytes are the HTTP/2 connection preface.
+ */
+export async function startHttpServer(options: HttpServerOptions): Promise<RunningServer> {
+  const sockets = new Set<net.Socket>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+
+  const handler: HttpHandler = (request, response) => {
+    inFlight++;
+    response.once("close", () => {
+      inFlight--;
+      if (inFlight === 0) drained?.();
+    });
+    options.handler(request, response);
+  };
+  const h1 = http.createServer(handler);
+  const h2 = http2.createServer(handler);
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+
+  const tcp = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    routeByPreface(socket, h1, h2);
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    tcp.once("error", reject);
+    tcp.listen(options.port, options.host, () => {
+      tcp.off("error", reject);
+      resolve((tcp.address() as net.AddressInfo).port);
+    });
+  });
+
+  return {
+    port,
+    async close(graceMs) {
+      const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
+      for (const session of sessions) session.close();
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, graceMs);
+          drained = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}
+
+function routeByPreface(socket: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
+  let received = Buffer.alloc(0);
+  socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
+  const onError = () => socket.destroy();
+  socket.on("error", onError);
+  const onReadable = () => {
+    const chunk = socket.read() as Buffer | null;
+    if (chunk === null) return;
+    received = Buffer.concat([received, chunk]);
+    const length = Math.min(received.length, HTTP2_PREFACE.length);
+    const looksLikeHttp2 = received.subarray(0, length).equals(HTTP2_PREFACE.subarray(0, length));
+    if (looksLikeHttp2 && received.length < HTTP2_PREFACE.length) return;
+    socket.off("readable", onReadable);
+    socket.off("error", onError);
+    socket.setTimeout(0);
+    // Put the bytes back; both servers read what is buffered on the socket.
+    socket.unshift(received);
+    (looksLikeHttp2 ? h2 : h1).emit("connection", socket);
+  };
+  socket.on("readable", onReadable);
+}

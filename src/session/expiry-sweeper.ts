@@ -1,0 +1,47 @@
+/** Node's timers overflow past this and would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Runs a sweep on a fixed interval, one at a time, until stopped. */
+export interface ExpirySweeper {
+  /** Stops the schedule and waits for a sweep in progress to finish. */
+  stop(): Promise<void>;
+}
+
+export interface ExpirySweeperOptions {
+  /** One sweep; resolves to how many sessions it closed. */
+  readonly sweep: () => Promise<number>;
+  readonly intervalMs: number;
+  readonly onSwept: (closed: number) => void;
+  readonly onError: (error: unknown) => void;
+}
+
+/**
+ * Calls `sweep` every `intervalMs`. The timer does not keep the process alive,
+ * and a slow sweep delays the next one rather than overlapping it.
+ */
+export function startExpirySweeper(options: ExpirySweeperOptions): ExpirySweeper {
+  const { sweep, intervalMs, onSwept, onError } = options;
+  let running: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = sweep().then(onSwept, onError).finally(() => {
+        running = undefined;
+        schedule();
+      });
+    }, Math.min(intervalMs, MAX_TIMER_MS));
+    timer.unref();
+  };
+  schedule();
+
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
