@@ -1,4 +1,4 @@
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { SessionsService } from "../../gen/sessions/v1/sessions_pb.js";
 
@@ -8,13 +8,20 @@ export interface ConnectHandlerOptions {
   readonly maxReceiveMessageBytes: number;
 }
 
+/** The Connect routes of the HTTP port; tests mount the same ones in memory. */
+export function sessionsRoutes(service: ServiceImpl<typeof SessionsService>) {
+  return (router: ConnectRouter) => router.service(SessionsService, service);
+}
+
 /**
  * The HTTP port's request handler: the Connect protocol (JSON and binary),
  * gRPC-Web and gRPC, for the same service implementation as the gRPC port.
  */
-export function createConnectHandler(options: ConnectHandlerOptions): ReturnType<typeof connectNodeAdapter> {
+export function createConnectHandler(
+  options: ConnectHandlerOptions,
+): ReturnType<typeof connectNodeAdapter> {
   return connectNodeAdapter({
-    routes: (router) => router.service(SessionsService, options.service),
+    routes: sessionsRoutes(options.service),
     readMaxBytes: options.maxReceiveMessageBytes,
   });
 }

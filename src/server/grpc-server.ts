@@ -1,11 +1,18 @@
-import { Server, ServerCredentials } from "@grpc/grpc-js";
-import type { GrpcService } from "../rpc/grpc-service.js";
+import {
+  Server,
+  ServerCredentials,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 
 export interface GrpcServerOptions {
   readonly host: string;
   /** 0 picks a free port. */
   readonly port: number;
-  readonly services: readonly GrpcService[];
+  readonly services: readonly {
+    readonly definition: ServiceDefinition;
+    readonly implementation: UntypedServiceImplementation;
+  }[];
   /** Largest request accepted, in bytes. */
   readonly maxReceiveMessageBytes: number;
 }

@@ -199,8 +199,9 @@ function toPbjsRequest(request: TestRequest): Record<string, unknown> {
   if (request.filter) {
     const filter: Record<string, unknown> = { ...request.filter };
     for (const key of ["fromTime", "toTime"] as const) {
-      const ms = request.filter[key];
-      if (ms !== undefined) filter[key] = toPbjsTimestamp(ms);
+      const ms: unknown = request.filter[key];
+      // A number is milliseconds; an object is sent as it is, to test bad input.
+      if (typeof ms === "number") filter[key] = toPbjsTimestamp(ms);
     }
     out.filter = filter;
   }

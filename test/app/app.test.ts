@@ -1,0 +1,74 @@
+import { join } from "node:path";
+import * as net from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { connectJsonHttp1, grpcJsClient } from "../support/clients.js";
+import { startTestServer, tempDir } from "../support/test-server.js";
+import { FakeClock } from "../support/fake-clock.js";
+
+const dir = tempDir();
+afterEach(() => dir.remove());
+
+const refusesConnections = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once("error", () => resolve(true));
+  });
+
+describe("the app", () => {
+  it("keeps sessions across a restart on the same database file", async () => {
+    const dbPath = join(dir.path, "data", "sessions.db");
+    const clock = new FakeClock();
+    const first = await startTestServer({ dbPath }, clock);
+    const client = grpcJsClient(first.app.grpcPort);
+    const { session } = await client.call("openSession", { userId: "u1", data: { kept: true } });
+    const stored = await client.call("storeSessionData", { id: session!.id, data: { kept: "yes" } });
+    client.close();
+    await first.stop();
+
+    const second = await startTestServer({ dbPath }, clock);
+    const http = connectJsonHttp1(second.app.httpPort);
+    expect((await http.call("getSessionById", { id: session!.id })).session).toEqual(stored.session);
+    await second.stop();
+  });
+
+  it("closes expired sessions on its own schedule", async () => {
+    const server = await startTestServer({ sweepIntervalMs: 20, idleTimeoutMs: 1000 });
+    const client = connectJsonHttp1(server.app.httpPort);
+    try {
+      const { session } = await client.call("openSession", { userId: "u1" });
+      server.clock.advance(1001);
+      await expect
+        .poll(async () => (await client.call("getSessionById", { id: session!.id })).session!.active, {
+          timeout: 5000,
+        })
+        .toBe(false);
+      expect(server.logs).toContainEqual(expect.objectContaining({ msg: "closed expired sessions", closed: 1 }));
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("stops listening on both ports when stopped", async () => {
+    const server = await startTestServer();
+    const { grpcPort, httpPort } = server.app;
+    expect(await refusesConnections(grpcPort)).toBe(false);
+    await server.stop();
+    expect(await refusesConnections(grpcPort)).toBe(true);
+    expect(await refusesConnections(httpPort)).toBe(true);
+  });
+
+  it("fails to start, and releases what it opened, when a port is taken", async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const taken = (blocker.address() as net.AddressInfo).port;
+    try {
+      await expect(startTestServer({ httpPort: taken })).rejects.toThrow(/EADDRINUSE/);
+    } finally {
+      blocker.close();
+    }
+  });
+});
