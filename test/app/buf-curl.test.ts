@@ -1,0 +1,38 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "../support/test-server.js";
+
+const run = promisify(execFile);
+const BUF = new URL("../../node_modules/.bin/buf", import.meta.url).pathname;
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+/** `buf curl` from the README, an independent Go client, against a live server. */
+async function bufCurl(args: string[]): Promise<Record<string, unknown>> {
+  const { stdout } = await run(BUF, ["curl", "--schema", "proto", ...args], { cwd: ROOT });
+  return JSON.parse(stdout) as Record<string, unknown>;
+}
+
+describe("buf curl, as the README shows it", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server.stop());
+
+  it("opens a session over gRPC on the gRPC port", async () => {
+    const url = `http://127.0.0.1:${server.app.grpcPort}/sessions.v1.SessionsService/OpenSession`;
+    const out = await bufCurl(["--protocol", "grpc", "--http2-prior-knowledge", "-d", '{"user_id":"u1"}', url]);
+    expect(out).toMatchObject({ session: { userId: "u1", active: true } });
+  });
+
+  it.each([
+    ["connect", []],
+    ["grpcweb", []],
+    ["grpc", ["--http2-prior-knowledge"]],
+  ])("lists sessions with the %s protocol on the HTTP port", async (protocol, extra) => {
+    const url = `http://127.0.0.1:${server.app.httpPort}/sessions.v1.SessionsService/GetSessions`;
+    const out = await bufCurl(["--protocol", protocol, ...extra, "-d", '{"total":true}', url]);
+    expect(out).toHaveProperty("total");
+  });
+});
