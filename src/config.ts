@@ -35,6 +35,9 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   shutdownGraceMs: 10_000,
 });
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION_KEYS = new Set<keyof Config>(["idleTimeoutMs", "sweepIntervalMs", "shutdownGraceMs"]);
+
 /** Start-up stopped because the configuration is wrong; lists every problem. */
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -69,8 +72,12 @@ const VARIABLES: readonly {
   { name: "SESSIONS_SHUTDOWN_GRACE", key: "shutdownGraceMs", parse: parseDuration, expected: "a duration such as 10s" },
 ];
 
-/** The environment variables the service reads, for documentation and --help. */
-export const CONFIG_VARIABLES = VARIABLES.map(({ name, expected }) => ({ name, expected }));
+/** The environment variables the service reads, with their defaults, for --help. */
+export const CONFIG_VARIABLES = VARIABLES.map(({ name, key, expected }) => ({
+  name,
+  expected,
+  default: DURATION_KEYS.has(key) ? formatDuration(DEFAULT_CONFIG[key] as number) : String(DEFAULT_CONFIG[key]),
+}));
 
 /**
  * Reads the configuration from environment variables over the defaults.
@@ -101,8 +108,6 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
   return Object.freeze(config as unknown as Config);
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** "250ms", "90s", "30m", "24h", "7d", or "0". */
 export function parseDuration(raw: string): number | undefined {
   if (raw === "0") return 0;
@@ -110,6 +115,14 @@ export function parseDuration(raw: string): number | undefined {
   if (match === null) return undefined;
   const value = Number(match[1]) * (DURATION_UNITS[match[2] as string] as number);
   return Number.isSafeInteger(value) ? value : undefined;
+}
+
+/** The shortest form parseDuration reads back as `ms`. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return "0";
+  const units = Object.entries(DURATION_UNITS).reverse();
+  const [unit, size] = units.find(([, size]) => ms % size === 0) ?? ["ms", 1];
+  return `${ms / size}${unit}`;
 }
 
 function parseInteger(raw: string): number | undefined {

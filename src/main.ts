@@ -10,7 +10,9 @@ async function main(): Promise<void> {
   if (process.argv.includes("--help")) {
     process.stdout.write(
       "Usage: npm start   (configured by environment variables)\n\n" +
-        CONFIG_VARIABLES.map(({ name, expected }) => `  ${name.padEnd(28)} ${expected}`).join("\n") +
+        CONFIG_VARIABLES.map(
+          (v) => `  ${v.name.padEnd(28)} ${v.expected} (default ${v.default})`,
+        ).join("\n") +
         "\n",
     );
     return;

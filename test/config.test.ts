@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, DEFAULT_CONFIG, parseConfig, parseDuration } from "../src/config.js";
+import { CONFIG_VARIABLES, ConfigError, DEFAULT_CONFIG, formatDuration, parseConfig, parseDuration } from "../src/config.js";
 
 describe("configuration", () => {
   it("uses the documented defaults when nothing is set", () => {
@@ -74,5 +74,14 @@ describe("configuration", () => {
     ["", undefined],
   ])("parses the duration %j", (raw, expected) => {
     expect(parseDuration(raw)).toBe(expected);
+  });
+
+  it.each([0, 250, 90_000, 1_800_000, 86_400_000, 604_800_000, 1500])("formats %i ms so it parses back", (ms) => {
+    expect(parseDuration(formatDuration(ms))).toBe(ms);
+  });
+
+  it("shows defaults in the form a user would write them", () => {
+    expect(CONFIG_VARIABLES.find((v) => v.name === "SESSIONS_IDLE_TIMEOUT")?.default).toBe("1d");
+    expect(CONFIG_VARIABLES.find((v) => v.name === "SESSIONS_SWEEP_INTERVAL")?.default).toBe("15m");
   });
 });

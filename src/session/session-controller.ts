@@ -135,6 +135,8 @@ export function createSessionController(options: SessionControllerOptions) {
         if (batch < EXPIRE_BATCH_SIZE) {
           return closed;
         }
+        // The store works synchronously: let waiting requests run between batches.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     },
 

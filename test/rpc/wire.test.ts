@@ -108,3 +108,22 @@ describe("internal errors over real sockets", () => {
     }
   });
 });
+
+describe("the receive limit", () => {
+  it("refuses a request over the limit with RESOURCE_EXHAUSTED on both ports", async () => {
+    const server = await startTestServer({ maxReceiveMessageBytes: 1024 });
+    const clients = [grpcJsClient(server.app.grpcPort), connectJsonHttp1(server.app.httpPort)];
+    try {
+      for (const client of clients) {
+        const error = await client
+          .call("openSession", { userId: "u1", data: "x".repeat(2048) })
+          .then(() => undefined, (e: unknown) => e as RpcError);
+        expect(error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+        await expect(client.call("openSession", { userId: "u1", data: "x".repeat(512) })).resolves.toBeDefined();
+      }
+    } finally {
+      clients.forEach((client) => client.close());
+      await server.stop();
+    }
+  });
+});
