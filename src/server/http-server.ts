@@ -14,6 +14,11 @@ export interface HttpServerOptions {
   /** 0 picks a free port. */
   readonly port: number;
   readonly handler: HttpHandler;
+  /**
+   * How long an HTTP/1.1 client may take to send a request's headers (ms).
+   * Default 60 s, as Node's; checked every tenth of it, at most every 5 s.
+   */
+  readonly headersTimeoutMs?: number;
 }
 
 /** Every HTTP/2 connection starts with these bytes (RFC 9113, section 3.4). */
@@ -30,18 +35,36 @@ const FIRST_BYTES_TIMEOUT_MS = 10_000;
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningServer> {
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
+  let closing = false;
   let inFlight = 0;
   let drained: (() => void) | undefined;
 
   const handler: HttpHandler = (request, response) => {
+    if (closing) {
+      // A keep-alive HTTP/1.1 connection can still bring a request after close
+      // began: refuse it (Connect clients read 503 as UNAVAILABLE) and hang up.
+      if (response instanceof http.ServerResponse) response.shouldKeepAlive = false;
+      response.writeHead(503, { "content-type": "text/plain" });
+      response.end("the server is shutting down");
+      return;
+    }
     inFlight++;
     response.once("close", () => {
       inFlight--;
+      if (closing) h1.closeIdleConnections();
       if (inFlight === 0) drained?.();
     });
     options.handler(request, response);
   };
-  const h1 = http.createServer(handler);
+  const headersTimeout = options.headersTimeoutMs ?? 60_000;
+  const h1 = http.createServer(
+    {
+      headersTimeout,
+      requestTimeout: Math.max(headersTimeout, 300_000),
+      connectionsCheckingInterval: Math.min(5000, Math.max(10, headersTimeout / 10)),
+    },
+    handler,
+  );
   const h2 = http2.createServer(handler);
   h2.on("session", (session) => {
     sessions.add(session);
@@ -60,12 +83,18 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       resolve((tcp.address() as net.AddressInfo).port);
     });
   });
+  // h1 never listens itself, and Node only enforces headersTimeout and
+  // requestTimeout (and tracks idle connections) once a server has emitted
+  // 'listening'. Without this a client trickling header bytes holds a socket forever.
+  h1.emit("listening");
 
   return {
     port,
     async close(graceMs) {
+      closing = true;
       const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
-      for (const session of sessions) session.close();
+      h1.close(); // stops its timeout checks and drops idle keep-alive connections
+      for (const session of sessions) session.close(); // GOAWAY: streams in flight finish
       if (inFlight > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, graceMs);

@@ -1,5 +1,6 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
+import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RunningServer } from "../../src/server/grpc-server.js";
 import { startHttpServer } from "../../src/server/http-server.js";
@@ -49,21 +50,55 @@ describe("HTTP listener", () => {
     expect(await get2(server.port, "/two")).toEqual({ status: 200, body: "2.0 /two" });
   });
 
-  it("lets a request in flight finish when closing, then refuses new ones", async () => {
+  it("lets a request in flight finish when closing, and serves nothing new meanwhile", async () => {
     let release: (() => void) | undefined;
     server = await startHttpServer({
       host: "127.0.0.1",
       port: 0,
-      handler: (_req, res) => {
-        release = () => res.end("done");
+      handler: (req, res) => {
+        if (req.url === "/slow") release = () => res.end("done");
+        else res.end("fast");
       },
     });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const viaAgent = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        http
+          .get({ host: "127.0.0.1", port: server.port, path, agent }, (res) => {
+            let body = "";
+            res.on("data", (chunk) => (body += chunk));
+            res.on("end", () => resolve(`${res.statusCode} ${body}`));
+          })
+          .on("error", reject);
+      });
+    expect(await viaAgent("/warm-up")).toBe("200 fast"); // leaves an idle keep-alive socket
     const pending = get1(server.port, "/slow");
     await expect.poll(() => release).toBeDefined();
     const closing = server.close(5000);
+    // During the grace period: the idle keep-alive socket is gone, new connections are refused.
+    await expect(viaAgent("/during-close")).rejects.toThrow(/ECONNRESET|ECONNREFUSED|socket hang up/);
     release!();
     expect((await pending).body).toBe("done");
     await closing;
     await expect(get1(server.port, "/late")).rejects.toThrow(/ECONNREFUSED/);
+    agent.destroy();
+  });
+
+  it("drops an HTTP/1.1 client that never finishes its headers", async () => {
+    server = await startHttpServer({
+      host: "127.0.0.1",
+      port: 0,
+      handler: (_req, res) => res.end(),
+      headersTimeoutMs: 300,
+    });
+    const socket = net.connect(server.port, "127.0.0.1");
+    let answer = "";
+    socket.on("data", (chunk) => (answer += chunk));
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    socket.write("GET / HTTP/1.1\r\nHost: x\r\n");
+    const started = Date.now();
+    await closed;
+    expect(answer).toMatch(/^HTTP\/1.1 408/);
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 });
