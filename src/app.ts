@@ -36,6 +36,8 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
     clock: deps.clock ?? systemClock,
     idleTimeoutMs: config.idleTimeoutMs,
     maxPageSize: config.maxPageSize,
+    maxDataBytes: config.maxDataBytes,
+    maxUserBytes: config.maxUserBytes,
   });
   const service = createSessionsService(controller, logger);
 
@@ -51,7 +53,11 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
     const grpc = await startGrpcServer({
       host: config.host,
       port: config.grpcPort,
-      services: [createGrpcService(SessionsService, service)],
+      services: [
+        createGrpcService(SessionsService, service, (error, procedure) =>
+          logger.error("failed to send a response", { procedure, ...describeError(error) }),
+        ),
+      ],
       maxReceiveMessageBytes: config.maxReceiveMessageBytes,
     });
     servers.push(grpc);

@@ -16,6 +16,10 @@ export interface Config {
   readonly sweepIntervalMs: number;
   /** Cap on `take` in GetSessions. Default 1000. */
   readonly maxPageSize: number;
+  /** Largest session data accepted, as JSON text in bytes. Default 64 KiB. */
+  readonly maxDataBytes: number;
+  /** Largest cached user record accepted, as JSON text in bytes. Default 64 KiB. */
+  readonly maxUserBytes: number;
   /** Largest request message accepted on either port, in bytes. Default 4 MiB. */
   readonly maxReceiveMessageBytes: number;
   /** How long in-flight calls may run on shutdown before being cancelled. Default 10 s. */
@@ -31,6 +35,8 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   idleTimeoutMs: 24 * 60 * 60 * 1000,
   sweepIntervalMs: 15 * 60 * 1000,
   maxPageSize: 1000,
+  maxDataBytes: 64 * 1024,
+  maxUserBytes: 64 * 1024,
   maxReceiveMessageBytes: 4 * 1024 * 1024,
   shutdownGraceMs: 10_000,
 });
@@ -66,10 +72,12 @@ const VARIABLES: readonly {
     expected: "FULL or NORMAL",
   },
   { name: "SESSIONS_IDLE_TIMEOUT", key: "idleTimeoutMs", parse: positive(parseDuration), expected: "a duration above zero such as 30m or 24h" },
-  { name: "SESSIONS_SWEEP_INTERVAL", key: "sweepIntervalMs", parse: parseDuration, expected: "a duration such as 15m, or 0 to disable" },
+  { name: "SESSIONS_SWEEP_INTERVAL", key: "sweepIntervalMs", parse: timer(parseDuration), expected: "a duration up to 24d such as 15m, or 0 to disable" },
   { name: "SESSIONS_MAX_PAGE_SIZE", key: "maxPageSize", parse: positive(parseInteger), expected: "a whole number above zero" },
+  { name: "SESSIONS_MAX_DATA_BYTES", key: "maxDataBytes", parse: positive(parseInteger), expected: "a whole number of bytes above zero" },
+  { name: "SESSIONS_MAX_USER_BYTES", key: "maxUserBytes", parse: positive(parseInteger), expected: "a whole number of bytes above zero" },
   { name: "SESSIONS_MAX_MESSAGE_BYTES", key: "maxReceiveMessageBytes", parse: positive(parseInteger), expected: "a whole number of bytes above zero" },
-  { name: "SESSIONS_SHUTDOWN_GRACE", key: "shutdownGraceMs", parse: parseDuration, expected: "a duration such as 10s" },
+  { name: "SESSIONS_SHUTDOWN_GRACE", key: "shutdownGraceMs", parse: timer(parseDuration), expected: "a duration up to 24d such as 10s" },
 ];
 
 /** The environment variables the service reads, with their defaults, for --help. */
@@ -134,6 +142,16 @@ function parseInteger(raw: string): number | undefined {
 function parsePort(raw: string): number | undefined {
   const value = parseInteger(raw);
   return value !== undefined && value <= 65535 ? value : undefined;
+}
+
+/** Node's timers fire at once for delays above 2^31 - 1 ms (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function timer(parse: Parser<number>): Parser<number> {
+  return (raw) => {
+    const value = parse(raw);
+    return value !== undefined && value <= MAX_TIMER_MS ? value : undefined;
+  };
 }
 
 function positive(parse: Parser<number>): Parser<number> {

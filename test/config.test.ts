@@ -21,6 +21,8 @@ describe("configuration", () => {
         SESSIONS_IDLE_TIMEOUT: "30m",
         SESSIONS_SWEEP_INTERVAL: "0",
         SESSIONS_MAX_PAGE_SIZE: "250",
+        SESSIONS_MAX_DATA_BYTES: "1000",
+        SESSIONS_MAX_USER_BYTES: "2000",
         SESSIONS_MAX_MESSAGE_BYTES: "1048576",
         SESSIONS_SHUTDOWN_GRACE: "5s",
       }),
@@ -33,6 +35,8 @@ describe("configuration", () => {
       idleTimeoutMs: 1_800_000,
       sweepIntervalMs: 0,
       maxPageSize: 250,
+      maxDataBytes: 1000,
+      maxUserBytes: 2000,
       maxReceiveMessageBytes: 1_048_576,
       shutdownGraceMs: 5000,
     });
@@ -47,6 +51,7 @@ describe("configuration", () => {
         SESSIONS_MAX_PAGE_SIZE: "-3",
         SESSIONS_DB_SYNCHRONOUS: "OFF",
         SESSIONS_PORT: "1",
+        SESSIONS_SHUTDOWN_GRACE: "30d",
       });
     } catch (e) {
       error = e;
@@ -58,6 +63,7 @@ describe("configuration", () => {
       "SESSIONS_DB_SYNCHRONOUS: expected FULL or NORMAL, got \"OFF\"",
       'SESSIONS_IDLE_TIMEOUT: expected a duration above zero such as 30m or 24h, got "0"',
       'SESSIONS_MAX_PAGE_SIZE: expected a whole number above zero, got "-3"',
+      'SESSIONS_SHUTDOWN_GRACE: expected a duration up to 24d such as 10s, got "30d"',
     ]);
   });
 

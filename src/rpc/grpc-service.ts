@@ -40,6 +40,8 @@ type UnaryHandler = (request: unknown, context: HandlerContext) => Promise<unkno
 export function createGrpcService<S extends DescService>(
   service: S,
   impl: ServiceImpl<S>,
+  /** Told of a failure to send a response, which no caller would otherwise see. */
+  onError: (error: unknown, procedure: string) => void,
 ): GrpcService {
   const definition: Record<string, ServiceDefinition[string]> = {};
   const implementation: UntypedServiceImplementation = {};
@@ -74,6 +76,7 @@ export function createGrpcService<S extends DescService>(
             callback(null, isMessage(response) ? response : create(method.output, response as never)),
           (error: unknown) => callback(toServiceError(error)),
         )
+        .catch((error: unknown) => onError(error, `/${service.typeName}/${method.name}`))
         .finally(() => context.done());
     };
   }
@@ -95,7 +98,10 @@ function deserializer(schema: DescMessage) {
 function toServiceError(error: unknown): Partial<ServiceError> {
   const connectError = ConnectError.from(error);
   const metadata = new Metadata();
-  connectError.metadata.forEach((value, key) => metadata.add(key, value));
+  connectError.metadata.forEach((value, key) => {
+    // grpc-js wants binary (-bin) values as Buffers; Connect keeps them base64-encoded.
+    metadata.add(key, key.endsWith("-bin") ? Buffer.from(value, "base64") : value);
+  });
   return { code: connectError.code as number as Status, details: connectError.rawMessage, metadata };
 }
 

@@ -1,6 +1,3 @@
-/** Node's timers overflow past this and would fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /** Runs a sweep on a fixed interval, one at a time, until stopped. */
 export interface ExpirySweeper {
   /** Stops the schedule and waits for a sweep in progress to finish. */
@@ -10,6 +7,7 @@ export interface ExpirySweeper {
 export interface ExpirySweeperOptions {
   /** One sweep; resolves to how many sessions it closed. */
   readonly sweep: () => Promise<number>;
+  /** At most 2^31 - 1 ms, as for any Node timer. */
   readonly intervalMs: number;
   readonly onSwept: (closed: number) => void;
   readonly onError: (error: unknown) => void;
@@ -32,7 +30,7 @@ export function startExpirySweeper(options: ExpirySweeperOptions): ExpirySweeper
         running = undefined;
         schedule();
       });
-    }, Math.min(intervalMs, MAX_TIMER_MS));
+    }, intervalMs);
     timer.unref();
   };
   schedule();

@@ -9,7 +9,13 @@ import type {
 } from "./session.js";
 import { newSessionId } from "./session-id.js";
 import type { SessionChange, SessionStore } from "./session-store.js";
-import { checkNonNegative, checkText, requireSessionId, requireText } from "./validate.js";
+import {
+  checkJson,
+  checkNonNegative,
+  checkText,
+  requireSessionId,
+  requireText,
+} from "./validate.js";
 
 /** Page size when a list request does not say. */
 export const DEFAULT_PAGE_SIZE = 100;
@@ -24,6 +30,10 @@ export interface SessionControllerOptions {
   readonly idleTimeoutMs: number;
   /** Largest page a list returns; bigger requests are capped to it. */
   readonly maxPageSize: number;
+  /** Largest session data accepted, as JSON text in bytes. */
+  readonly maxDataBytes: number;
+  /** Largest cached user record accepted, as JSON text in bytes. */
+  readonly maxUserBytes: number;
 }
 
 export interface OpenSessionInput {
@@ -52,7 +62,7 @@ export type SessionController = ReturnType<typeof createSessionController>;
  * from the injected clock, and delegates persistence to the store.
  */
 export function createSessionController(options: SessionControllerOptions) {
-  const { store, clock, idleTimeoutMs, maxPageSize } = options;
+  const { store, clock, idleTimeoutMs, maxPageSize, maxDataBytes, maxUserBytes } = options;
 
   async function update(id: string, change: SessionChange): Promise<Session> {
     const outcome = await store.update(id, change, clock.now());
@@ -79,8 +89,8 @@ export function createSessionController(options: SessionControllerOptions) {
         openTime: now,
         requestTime: now,
         closeTime: null,
-        user: input.user,
-        data: input.data,
+        user: checkJson("user", input.user, maxUserBytes),
+        data: checkJson("data", input.data, maxDataBytes),
       };
       await store.insert(session);
       return session;
@@ -104,7 +114,7 @@ export function createSessionController(options: SessionControllerOptions) {
       if (data === undefined) {
         throw invalidArgument("data", "is required (send a JSON null to clear the data)");
       }
-      return update(id, { data });
+      return update(id, { data: checkJson("data", data, maxDataBytes) });
     },
 
     async updateSessionUser(id: string, user: JsonValue | undefined): Promise<Session> {
@@ -112,7 +122,7 @@ export function createSessionController(options: SessionControllerOptions) {
       if (user === undefined) {
         throw invalidArgument("user", "is required (send a JSON null to clear the user)");
       }
-      return update(id, { user });
+      return update(id, { user: checkJson("user", user, maxUserBytes) });
     },
 
     async closeSession(id: string): Promise<Session> {

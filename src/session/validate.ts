@@ -1,4 +1,5 @@
 import { invalidArgument } from "./errors.js";
+import type { JsonValue } from "./session.js";
 import { isSessionId } from "./session-id.js";
 
 /** Longest accepted user id, user name, address or client, in characters. */
@@ -29,6 +30,34 @@ export function checkText(field: string, value: string): string {
     throw invalidArgument(field, `must be at most ${MAX_TEXT_LENGTH} characters`);
   }
   return value;
+}
+
+/** Deepest nesting of arrays and objects accepted in user or data. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * Throws INVALID_ARGUMENT if `value` nests deeper than MAX_JSON_DEPTH or its
+ * JSON text is longer than `maxBytes` (UTF-8).
+ */
+export function checkJson(field: string, value: JsonValue, maxBytes: number): JsonValue {
+  if (jsonDepth(value) > MAX_JSON_DEPTH) {
+    throw invalidArgument(field, `must not nest arrays and objects more than ${MAX_JSON_DEPTH} deep`);
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(value));
+  if (bytes > maxBytes) {
+    throw invalidArgument(field, `is ${bytes} bytes as JSON; the limit is ${maxBytes} bytes`);
+  }
+  return value;
+}
+
+function jsonDepth(value: JsonValue): number {
+  if (value === null || typeof value !== "object") return 0;
+  let deepest = 0;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) {
+    deepest = Math.max(deepest, jsonDepth(child));
+    if (deepest > MAX_JSON_DEPTH) break;
+  }
+  return deepest + 1;
 }
 
 /** Throws INVALID_ARGUMENT unless `value` is a non-negative integer. */

@@ -4,10 +4,9 @@ import Database from "better-sqlite3";
 import type { Session, SessionPage, SessionQuery } from "../session/session.js";
 import type { SessionChange, SessionStore, UpdateOutcome } from "../session/session-store.js";
 import { migrate } from "./migrations.js";
-import { filterToSql } from "./session-filter-sql.js";
+import { CLOSE_IDLE_SQL, listSql } from "./session-sql.js";
 import {
   ALL_COLUMNS,
-  INFO_COLUMNS,
   rowToSession,
   rowToSessionInfo,
   sessionToRow,
@@ -37,11 +36,15 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     mkdirSync(dirname(options.path), { recursive: true });
   }
   const db = new Database(options.path);
-  db.pragma("journal_mode = WAL");
-  db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
-  db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
-  db.pragma("foreign_keys = ON");
-  migrate(db);
+  try {
+    db.pragma("journal_mode = WAL");
+    db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
+    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    migrate(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
 
   const insert = db.prepare(
     `INSERT INTO sessions (${ALL_COLUMNS}) VALUES
@@ -63,10 +66,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
      WHERE id = ? AND active = 1`,
   );
   const closeIdle = db.prepare<[{ closeTime: number; idleSince: number; limit: number }]>(
-    `UPDATE sessions SET active = 0, close_time = @closeTime, user_json = NULL, data_json = NULL
-     WHERE id IN (SELECT id FROM sessions
-                  WHERE active = 1 AND request_time < @idleSince
-                  ORDER BY request_time LIMIT @limit)`,
+    CLOSE_IDLE_SQL,
   );
   const deleteById = db.prepare<[string]>("DELETE FROM sessions WHERE id = ?");
 
@@ -83,19 +83,13 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
   const getRow = (id: string) => selectById.get(id);
 
   const list = db.transaction((query: SessionQuery): SessionPage => {
-    const { where, params } = filterToSql(query.filter);
-    const columns = query.includeData ? ALL_COLUMNS : INFO_COLUMNS;
-    const rows = prepareList(
-      `SELECT ${columns} FROM sessions ${where}
-       ORDER BY request_time DESC, id ASC LIMIT @take OFFSET @skip`,
-    ).all({ ...params, take: query.take, skip: query.skip }) as SessionRow[];
+    const { page, count, params } = listSql(query.filter, query.includeData);
+    const rows = prepareList(page).all({ ...params, take: query.take, skip: query.skip }) as SessionRow[];
     const items = rows.map(query.includeData ? rowToSession : rowToSessionInfo);
     if (!query.includeTotal) {
       return { items };
     }
-    const counted = prepareList(`SELECT count(*) AS total FROM sessions ${where}`).get(
-      params,
-    ) as { total: number };
+    const counted = prepareList(count).get(params) as { total: number };
     return { items, total: counted.total };
   });
 

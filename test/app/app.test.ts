@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
@@ -61,14 +62,29 @@ describe("the app", () => {
     expect(await refusesConnections(httpPort)).toBe(true);
   });
 
-  it("fails to start, and releases what it opened, when a port is taken", async () => {
+  it("fails to start, and releases the port it had bound, when the HTTP port is taken", async () => {
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
     const taken = (blocker.address() as net.AddressInfo).port;
+    const grpcPort = await freePort();
+    const dbPath = join(dir.path, "start-failure.db");
     try {
-      await expect(startTestServer({ httpPort: taken })).rejects.toThrow(/EADDRINUSE/);
+      await expect(startTestServer({ grpcPort, httpPort: taken, dbPath })).rejects.toThrow(/EADDRINUSE/);
+      expect(await refusesConnections(grpcPort)).toBe(true);
+      // SQLite removes the WAL file when the last connection closes: the store was closed.
+      expect(existsSync(`${dbPath}-wal`)).toBe(false);
+      expect(existsSync(dbPath)).toBe(true);
     } finally {
       blocker.close();
     }
   });
 });
+
+/** A port that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}

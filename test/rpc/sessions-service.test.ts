@@ -88,6 +88,15 @@ describe.each(CLIENTS)("SessionsService via $name", ({ make }) => {
       expect((await call("getSessions", { total: true })).total).toBe(0);
     });
 
+    it("refuses data over the size limit, naming the limit, and stores nothing", async () => {
+      await expectError(
+        call("openSession", { userId: "u1", data: "x".repeat(70_000) }),
+        Code.InvalidArgument,
+        /^data: is 70002 bytes as JSON; the limit is 65536 bytes/,
+      );
+      expect((await call("getSessions", { total: true })).total).toBe(0);
+    });
+
     it("refuses an over-long user_name", async () => {
       await expectError(
         call("openSession", { userId: "u1", userName: "x".repeat(1025) }),
@@ -109,10 +118,21 @@ describe.each(CLIENTS)("SessionsService via $name", ({ make }) => {
       await expectError(call("getSessionById", { id: UNKNOWN_ID }), Code.NotFound, /not found/);
     });
 
-    it("answers INVALID_ARGUMENT for a missing or malformed id", async () => {
-      await expectError(call("getSessionById", {}), Code.InvalidArgument, /^id: is required/);
+    it.each([
+      ["getSessionById", {}],
+      ["storeSessionData", { data: 1 }],
+      ["updateSessionUser", { user: 1 }],
+      ["closeSession", {}],
+      ["deleteSessionById", {}],
+    ] as const)("%s answers INVALID_ARGUMENT for a missing or malformed id", async (method, rest) => {
+      await expectError(call(method, { ...rest }), Code.InvalidArgument, /^id: is required/);
       await expectError(
-        call("getSessionById", { id: "../etc/passwd" }),
+        call(method, { ...rest, id: "../etc/passwd" }),
+        Code.InvalidArgument,
+        /^id: must be a session id/,
+      );
+      await expectError(
+        call(method, { ...rest, id: UNKNOWN_ID.toUpperCase() }),
         Code.InvalidArgument,
         /^id: must be a session id/,
       );
@@ -245,6 +265,7 @@ describe.each(CLIENTS)("SessionsService via $name", ({ make }) => {
           userId: i % 2 === 0 ? "even" : "odd",
           client: i < 5 ? "web" : "ios",
           address: `10.0.0.${i % 3}`,
+          user: { name: `user ${i}` },
           data: { i },
         });
         ids.push(s.id);
@@ -260,15 +281,15 @@ describe.each(CLIENTS)("SessionsService via $name", ({ make }) => {
       const { sessions, total } = await call("getSessions", {});
       expect(idsOf(sessions)).toEqual([...ids].reverse());
       expect(total).toBeUndefined();
-      expect(sessions!.every((s) => s.data === undefined)).toBe(true);
+      expect(sessions!.every((s) => s.data === undefined && s.user === undefined)).toBe(true);
     });
 
     it("fills in user and data when include_data is set", async () => {
       const { ids } = await seed();
       const { sessions } = await call("getSessions", { includeData: true, filter: { active: true } });
-      expect(sessions!.map((s) => s.data)).toEqual(
-        [9, 8, 7, 6, 5, 2, 1, 0].map((i) => ({ i })),
-      );
+      const order = [9, 8, 7, 6, 5, 2, 1, 0];
+      expect(sessions!.map((s) => s.data)).toEqual(order.map((i) => ({ i })));
+      expect(sessions!.map((s) => s.user)).toEqual(order.map((i) => ({ name: `user ${i}` })));
       expect(idsOf(sessions)[0]).toBe(ids[9]);
     });
 

@@ -18,6 +18,8 @@ function serviceOver(store: SessionStore) {
     clock: new FakeClock(),
     idleTimeoutMs: 60_000,
     maxPageSize: 100,
+    maxDataBytes: 65536,
+    maxUserBytes: 65536,
   });
   const transport = createRouterTransport(sessionsRoutes(createSessionsService(controller, logger)));
   return { client: createClient(SessionsService, transport), logs };

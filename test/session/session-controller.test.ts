@@ -5,6 +5,7 @@ import {
   DEFAULT_PAGE_SIZE,
   type SessionController,
 } from "../../src/session/session-controller.js";
+import type { JsonValue } from "../../src/session/session.js";
 import type { SessionStore } from "../../src/session/session-store.js";
 import { createSqliteSessionStore } from "../../src/sqlite/sqlite-session-store.js";
 import { FakeClock } from "../support/fake-clock.js";
@@ -27,7 +28,14 @@ describe("session controller", () => {
   beforeEach(() => {
     store = createSqliteSessionStore({ path: ":memory:" });
     clock = new FakeClock();
-    controller = createSessionController({ store, clock, idleTimeoutMs: 30 * MINUTE, maxPageSize: 5000 });
+    controller = createSessionController({
+      store,
+      clock,
+      idleTimeoutMs: 30 * MINUTE,
+      maxPageSize: 5000,
+      maxDataBytes: 100,
+      maxUserBytes: 50,
+    });
   });
   afterEach(() => store.dispose());
 
@@ -79,5 +87,39 @@ describe("session controller", () => {
     const long = "x".repeat(1024);
     const session = await controller.openSession({ ...openInput, userId: long, userName: long, address: long, client: long });
     expect(session.userId).toBe(long);
+  });
+
+  it("accepts data and user up to their byte limits, measured as UTF-8 JSON", async () => {
+    const data = "é".repeat(49); // 98 bytes plus 2 quotes
+    const session = await controller.openSession({ ...openInput, data, user: "x".repeat(48) });
+    expect(session.data).toBe(data);
+  });
+
+  it.each([
+    ["data", { data: "é".repeat(50) }, /^data: is 102 bytes as JSON; the limit is 100 bytes/],
+    ["user", { user: { name: "x".repeat(50) } }, /^user: is 61 bytes as JSON; the limit is 50 bytes/],
+  ])("refuses %s over its byte limit, naming the limit", async (_field, input, message) => {
+    await expectSessionError(controller.openSession({ ...openInput, ...input }), "invalid_argument", message);
+  });
+
+  it("refuses oversized data on update and leaves the session as it was", async () => {
+    const session = await controller.openSession({ ...openInput, data: 1 });
+    await expectSessionError(
+      controller.storeSessionData(session.id, "x".repeat(200)),
+      "invalid_argument",
+      /^data: is 202 bytes/,
+    );
+    expect(await controller.getSessionById(session.id)).toEqual(session);
+  });
+
+  it("refuses JSON nested deeper than 32 levels", async () => {
+    let deep: JsonValue = 1;
+    for (let i = 0; i < 32; i++) deep = [deep];
+    await controller.openSession({ ...openInput, data: deep });
+    await expectSessionError(
+      controller.openSession({ ...openInput, user: [deep] }),
+      "invalid_argument",
+      /^user: must not nest arrays and objects more than 32 deep/,
+    );
   });
 });

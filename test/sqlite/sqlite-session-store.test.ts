@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { SCHEMA_VERSION } from "../../src/sqlite/migrations.js";
+import { CLOSE_IDLE_SQL, listSql } from "../../src/sqlite/session-sql.js";
 import { createSqliteSessionStore } from "../../src/sqlite/sqlite-session-store.js";
 import { describeStoreContract, sessionRecord } from "../support/store-contract.js";
 import { tempDir } from "../support/test-server.js";
@@ -17,6 +18,12 @@ const newDbPath = (name = "sessions.db") => {
 };
 
 describeStoreContract("SQLite file", () => createSqliteSessionStore({ path: newDbPath() }));
+
+/** The query plan of `sql`, one step per line. */
+function explain(db: Database.Database, sql: string, params: Record<string, unknown>): string {
+  const rows = db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(params) as { detail: string }[];
+  return rows.map((row) => row.detail).join("\n");
+}
 
 describe("SQLite session store on a file", () => {
   it("creates the folder, and keeps sessions across a close and reopen", async () => {
@@ -49,21 +56,29 @@ describe("SQLite session store on a file", () => {
     );
   });
 
-  it("answers list queries from an index, not a table scan", async () => {
+  it.each([
+    ["all sessions", {}, /USING INDEX sessions_by_request_time/],
+    ["one user", { userId: "a" }, /USING INDEX sessions_by_user/],
+    ["one user's active sessions", { userId: "a", active: true }, /USING INDEX sessions_by_user/],
+    ["a time range", { fromTime: 1, toTime: 2 }, /USING INDEX sessions_by_request_time/],
+  ])("lists %s from an index, without sorting", async (_name, filter, index) => {
     const path = newDbPath();
     await createSqliteSessionStore({ path }).dispose();
     const db = new Database(path, { readonly: true });
-    const plan = (sql: string) =>
-      (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join("; ");
-    expect(plan("SELECT * FROM sessions WHERE user_id = 'a' ORDER BY request_time DESC, id LIMIT 50")).toMatch(
-      /USING INDEX sessions_by_user/,
+    const { page, params } = listSql(filter, true);
+    const plan = explain(db, page, { ...params, take: 50, skip: 0 });
+    expect(plan).toMatch(index);
+    expect(plan).not.toMatch(/TEMP B-TREE/);
+    db.close();
+  });
+
+  it("finds idle sessions to close through the partial index of active sessions", async () => {
+    const path = newDbPath();
+    await createSqliteSessionStore({ path }).dispose();
+    const db = new Database(path, { readonly: true });
+    expect(explain(db, CLOSE_IDLE_SQL, { closeTime: 1, idleSince: 1, limit: 10 })).toMatch(
+      /USING INDEX sessions_active_by_request_time/,
     );
-    expect(plan("SELECT * FROM sessions ORDER BY request_time DESC, id LIMIT 50")).toMatch(
-      /USING INDEX sessions_by_request_time/,
-    );
-    expect(
-      plan("SELECT * FROM sessions WHERE active = 1 AND request_time < 5 ORDER BY request_time LIMIT 10"),
-    ).toMatch(/USING INDEX sessions_active_by_request_time/);
     db.close();
   });
 });

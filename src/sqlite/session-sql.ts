@@ -1,4 +1,30 @@
 import type { SessionFilter } from "../session/session.js";
+import { ALL_COLUMNS, INFO_COLUMNS } from "./session-row.js";
+
+/** Closes up to @limit active sessions idle since before @idleSince, oldest first. */
+export const CLOSE_IDLE_SQL = `UPDATE sessions
+  SET active = 0, close_time = @closeTime, user_json = NULL, data_json = NULL
+  WHERE id IN (SELECT id FROM sessions
+               WHERE active = 1 AND request_time < @idleSince
+               ORDER BY request_time LIMIT @limit)`;
+
+/** The statements of a list query: one page (@take, @skip), and the count. */
+export interface ListSql {
+  readonly page: string;
+  readonly count: string;
+  readonly params: Record<string, string | number>;
+}
+
+export function listSql(filter: SessionFilter, includeData: boolean): ListSql {
+  const { where, params } = filterToSql(filter);
+  const columns = includeData ? ALL_COLUMNS : INFO_COLUMNS;
+  return {
+    page: `SELECT ${columns} FROM sessions ${where}
+           ORDER BY request_time DESC, id ASC LIMIT @take OFFSET @skip`,
+    count: `SELECT count(*) AS total FROM sessions ${where}`,
+    params,
+  };
+}
 
 /** A WHERE clause with named parameters, built from a filter. */
 export interface FilterSql {
