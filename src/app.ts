@@ -6,8 +6,9 @@ import { createSessionsService } from "./rpc/sessions-service.js";
 import { startGrpcServer, type RunningServer } from "./server/grpc-server.js";
 import { startHttpServer } from "./server/http-server.js";
 import { systemClock, type Clock } from "./session/clock.js";
-import { startExpirySweeper, type ExpirySweeper } from "./session/expiry-sweeper.js";
+import { startSweeper, type Sweeper } from "./session/sweeper.js";
 import { createSessionController } from "./session/session-controller.js";
+import { createTokenHasher } from "./session/session-token.js";
 import { createSqliteSessionStore } from "./sqlite/sqlite-session-store.js";
 import { SessionsService } from "../gen/sessions/v1/sessions_pb.js";
 
@@ -34,15 +35,13 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
   const controller = createSessionController({
     store,
     clock: deps.clock ?? systemClock,
-    idleTimeoutMs: config.idleTimeoutMs,
-    maxPageSize: config.maxPageSize,
-    maxDataBytes: config.maxDataBytes,
-    maxUserBytes: config.maxUserBytes,
+    policy: config.sessions,
+    hasher: createTokenHasher(config.tokenPepper),
   });
   const service = createSessionsService(controller, logger);
 
   const servers: RunningServer[] = [];
-  let sweeper: ExpirySweeper | undefined;
+  let sweeper: Sweeper | undefined;
   const stop = async () => {
     await sweeper?.stop();
     await Promise.all(servers.map((server) => server.close(config.shutdownGraceMs)));
@@ -68,13 +67,16 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
     });
     servers.push(http);
     if (config.sweepIntervalMs > 0) {
-      sweeper = startExpirySweeper({
-        sweep: () => controller.closeExpiredSessions(),
+      sweeper = startSweeper({
+        sweep: async () => ({
+          closed: await controller.closeExpiredSessions(),
+          purged: await controller.purgeClosedSessions(config.retentionMs),
+        }),
         intervalMs: config.sweepIntervalMs,
-        onSwept: (closed) => {
-          if (closed > 0) logger.info("closed expired sessions", { closed });
+        onSwept: ({ closed, purged }) => {
+          if (closed > 0 || purged > 0) logger.info("swept sessions", { closed, purged });
         },
-        onError: (error) => logger.error("expiry sweep failed", describeError(error)),
+        onError: (error) => logger.error("sweep failed", describeError(error)),
       });
     }
     return { grpcPort: grpc.port, httpPort: http.port, stop };

@@ -1,29 +1,34 @@
+import {
+  DEFAULT_SESSION_POLICY,
+  type BindingPolicy,
+  type SessionLimitPolicy,
+  type SessionPolicy,
+} from "./session/session-policy.js";
+
 /** The service's whole configuration, parsed and validated once at start-up. */
 export interface Config {
-  /** Interface both listeners bind to. Default 127.0.0.1. */
+  /** Interface both listeners bind to. */
   readonly host: string;
-  /** gRPC (grpc-js) port. Default 8090; 0 picks a free port. */
+  /** gRPC (grpc-js) port; 0 picks a free port. */
   readonly grpcPort: number;
-  /** HTTP port: Connect, gRPC-Web and gRPC. Default 8080; 0 picks a free port. */
+  /** HTTP port (Connect, gRPC-Web, gRPC); 0 picks a free port. */
   readonly httpPort: number;
-  /** SQLite file, or ":memory:". Default ./data/sessions.db. */
+  /** SQLite file, or ":memory:". */
   readonly dbPath: string;
-  /** FULL: acknowledged writes survive power loss. NORMAL: only a crash. Default FULL. */
+  /** FULL: acknowledged writes survive power loss. NORMAL: only a crash. */
   readonly dbSynchronous: "FULL" | "NORMAL";
-  /** An active session idle for longer than this is expired. Default 24 h. */
-  readonly idleTimeoutMs: number;
-  /** How often the server closes expired sessions on its own; 0 never. Default 15 min. */
-  readonly sweepIntervalMs: number;
-  /** Cap on `take` in GetSessions. Default 1000. */
-  readonly maxPageSize: number;
-  /** Largest session data accepted, as JSON text in bytes. Default 64 KiB. */
-  readonly maxDataBytes: number;
-  /** Largest cached user record accepted, as JSON text in bytes. Default 64 KiB. */
-  readonly maxUserBytes: number;
-  /** Largest request message accepted on either port, in bytes. Default 4 MiB. */
+  /** Largest request message accepted on either port, in bytes. */
   readonly maxReceiveMessageBytes: number;
-  /** How long in-flight calls may run on shutdown before being cancelled. Default 10 s. */
+  /** How long in-flight calls may run on shutdown before being cancelled. */
   readonly shutdownGraceMs: number;
+  /** How often the sweeper closes expired sessions and purges old ones; 0 never. */
+  readonly sweepIntervalMs: number;
+  /** How long closed sessions are kept before the sweeper removes them. */
+  readonly retentionMs: number;
+  /** Key for HMAC-SHA-256 of token secrets; "" hashes with plain SHA-256. Secret: never log it. */
+  readonly tokenPepper: string;
+  /** The lifecycle rules. */
+  readonly sessions: SessionPolicy;
 }
 
 export const DEFAULT_CONFIG: Config = Object.freeze({
@@ -32,17 +37,13 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   httpPort: 8080,
   dbPath: "./data/sessions.db",
   dbSynchronous: "FULL",
-  idleTimeoutMs: 24 * 60 * 60 * 1000,
-  sweepIntervalMs: 15 * 60 * 1000,
-  maxPageSize: 1000,
-  maxDataBytes: 64 * 1024,
-  maxUserBytes: 64 * 1024,
   maxReceiveMessageBytes: 4 * 1024 * 1024,
   shutdownGraceMs: 10_000,
+  sweepIntervalMs: 60_000,
+  retentionMs: 30 * 86_400_000,
+  tokenPepper: "",
+  sessions: DEFAULT_SESSION_POLICY,
 });
-
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const DURATION_KEYS = new Set<keyof Config>(["idleTimeoutMs", "sweepIntervalMs", "shutdownGraceMs"]);
 
 /** Start-up stopped because the configuration is wrong; lists every problem. */
 export class ConfigError extends Error {
@@ -53,67 +54,135 @@ export class ConfigError extends Error {
 }
 
 type Parser<T> = (raw: string) => T | undefined;
+type Draft = { -readonly [K in Exclude<keyof Config, "sessions">]: Config[K] } & {
+  sessions: { -readonly [K in keyof SessionPolicy]: SessionPolicy[K] };
+  bindingKind: BindingPolicy["kind"];
+  ipv4PrefixBits: number;
+  ipv6PrefixBits: number;
+};
 
-/** Each environment variable, what it sets, how it is parsed, and what it means. */
-const VARIABLES: readonly {
-  name: string;
-  key: keyof Config;
-  parse: Parser<Config[keyof Config]>;
-  expected: string;
-}[] = [
-  { name: "SESSIONS_HOST", key: "host", parse: (raw) => raw || undefined, expected: "a host name or IP address" },
-  { name: "SESSIONS_GRPC_PORT", key: "grpcPort", parse: parsePort, expected: "a port from 0 to 65535" },
-  { name: "SESSIONS_HTTP_PORT", key: "httpPort", parse: parsePort, expected: "a port from 0 to 65535" },
-  { name: "SESSIONS_DB", key: "dbPath", parse: (raw) => raw || undefined, expected: 'a file path or ":memory:"' },
-  {
-    name: "SESSIONS_DB_SYNCHRONOUS",
-    key: "dbSynchronous",
-    parse: (raw) => (raw === "FULL" || raw === "NORMAL" ? raw : undefined),
-    expected: "FULL or NORMAL",
-  },
-  { name: "SESSIONS_IDLE_TIMEOUT", key: "idleTimeoutMs", parse: positive(parseDuration), expected: "a duration above zero such as 30m or 24h" },
-  { name: "SESSIONS_SWEEP_INTERVAL", key: "sweepIntervalMs", parse: timer(parseDuration), expected: "a duration up to 24d such as 15m, or 0 to disable" },
-  { name: "SESSIONS_MAX_PAGE_SIZE", key: "maxPageSize", parse: positive(parseInteger), expected: "a whole number above zero" },
-  { name: "SESSIONS_MAX_DATA_BYTES", key: "maxDataBytes", parse: positive(parseInteger), expected: "a whole number of bytes above zero" },
-  { name: "SESSIONS_MAX_USER_BYTES", key: "maxUserBytes", parse: positive(parseInteger), expected: "a whole number of bytes above zero" },
-  { name: "SESSIONS_MAX_MESSAGE_BYTES", key: "maxReceiveMessageBytes", parse: positive(parseInteger), expected: "a whole number of bytes above zero" },
-  { name: "SESSIONS_SHUTDOWN_GRACE", key: "shutdownGraceMs", parse: timer(parseDuration), expected: "a duration up to 24d such as 10s" },
+interface Variable {
+  readonly name: string;
+  readonly expected: string;
+  /** The default as a user would write it, for --help. */
+  readonly shown: (config: Config) => string;
+  /** Parses the raw value into the draft; false if it is not valid. */
+  readonly apply: (draft: Draft, raw: string) => boolean;
+  /** Left out of anything printed. */
+  readonly secret?: boolean;
+}
+
+function variable<T>(
+  name: string,
+  expected: string,
+  parse: Parser<T>,
+  set: (draft: Draft, value: T) => void,
+  shown: (config: Config) => string,
+  secret = false,
+): Variable {
+  return {
+    name,
+    expected,
+    shown,
+    secret,
+    apply(draft, raw) {
+      const value = parse(raw);
+      if (value === undefined) return false;
+      set(draft, value);
+      return true;
+    },
+  };
+}
+
+const DURATION = "a duration such as 90s, 30m, 24h or 7d";
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** Node's timers fire at once for delays above 2^31 - 1 ms (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const text: Parser<string> = (raw) => raw || undefined;
+
+/** Each environment variable, what it sets, and what it accepts. */
+const VARIABLES: readonly Variable[] = [
+  variable("SESSIONS_HOST", "a host name or IP address", text, (d, v) => (d.host = v), (c) => c.host),
+  variable("SESSIONS_GRPC_PORT", "a port from 0 to 65535", parsePort, (d, v) => (d.grpcPort = v), (c) => `${c.grpcPort}`),
+  variable("SESSIONS_HTTP_PORT", "a port from 0 to 65535", parsePort, (d, v) => (d.httpPort = v), (c) => `${c.httpPort}`),
+  variable("SESSIONS_DB", 'a file path or ":memory:"', text, (d, v) => (d.dbPath = v), (c) => c.dbPath),
+  variable("SESSIONS_DB_SYNCHRONOUS", "FULL or NORMAL", oneOf(["FULL", "NORMAL"] as const), (d, v) => (d.dbSynchronous = v), (c) => c.dbSynchronous),
+  variable("SESSIONS_MAX_MESSAGE_BYTES", "a whole number of bytes above zero", positive(parseInteger), (d, v) => (d.maxReceiveMessageBytes = v), (c) => `${c.maxReceiveMessageBytes}`),
+  variable("SESSIONS_SHUTDOWN_GRACE", "a duration up to 24d such as 10s", timer(parseDuration), (d, v) => (d.shutdownGraceMs = v), (c) => formatDuration(c.shutdownGraceMs)),
+  variable("SESSIONS_SWEEP_INTERVAL", "a duration up to 24d such as 1m, or 0 to disable", timer(parseDuration), (d, v) => (d.sweepIntervalMs = v), (c) => formatDuration(c.sweepIntervalMs)),
+  variable("SESSIONS_RETENTION", `${DURATION}: how long closed sessions are kept`, positive(parseDuration), (d, v) => (d.retentionMs = v), (c) => formatDuration(c.retentionMs)),
+  variable("SESSIONS_TOKEN_PEPPER", "a secret key for HMAC of token secrets (at least 32 characters)", (raw) => (raw.length >= 32 ? raw : undefined), (d, v) => (d.tokenPepper = v), () => "none: plain SHA-256", true),
+  variable("SESSIONS_IDLE_TIMEOUT", `${DURATION}, above zero`, positive(parseDuration), (d, v) => (d.sessions.idleTimeoutMs = v), (c) => formatDuration(c.sessions.idleTimeoutMs)),
+  variable("SESSIONS_ABSOLUTE_TIMEOUT", `${DURATION}, above zero`, positive(parseDuration), (d, v) => (d.sessions.absoluteTimeoutMs = v), (c) => formatDuration(c.sessions.absoluteTimeoutMs)),
+  variable("SESSIONS_MAX_IDLE_TIMEOUT", `${DURATION}: the most OpenSession may ask for`, positive(parseDuration), (d, v) => (d.sessions.maxIdleTimeoutMs = v), (c) => formatDuration(c.sessions.maxIdleTimeoutMs)),
+  variable("SESSIONS_MAX_ABSOLUTE_TIMEOUT", `${DURATION}: the most OpenSession may ask for`, positive(parseDuration), (d, v) => (d.sessions.maxAbsoluteTimeoutMs = v), (c) => formatDuration(c.sessions.maxAbsoluteTimeoutMs)),
+  variable("SESSIONS_TOUCH_INTERVAL", `${DURATION}, or 0 to record every validation`, parseDuration, (d, v) => (d.sessions.touchIntervalMs = v), (c) => formatDuration(c.sessions.touchIntervalMs)),
+  variable("SESSIONS_RENEWAL_INTERVAL", `${DURATION}, or 0 to never renew tokens`, parseDuration, (d, v) => (d.sessions.renewalIntervalMs = v), (c) => formatDuration(c.sessions.renewalIntervalMs)),
+  variable("SESSIONS_RENEWAL_GRACE", `${DURATION}, or 0`, parseDuration, (d, v) => (d.sessions.renewalGraceMs = v), (c) => formatDuration(c.sessions.renewalGraceMs)),
+  variable("SESSIONS_MAX_SESSIONS_PER_USER", "a whole number, or 0 for no limit", parseInteger, (d, v) => (d.sessions.maxSessionsPerUser = v), (c) => `${c.sessions.maxSessionsPerUser}`),
+  variable("SESSIONS_MAX_SESSIONS_PER_CLIENT", "client=limit pairs separated by commas, such as web=5,ios=2", parseClientLimits, (d, v) => (d.sessions.maxSessionsPerClient = v), () => "none"),
+  variable("SESSIONS_SESSION_LIMIT_POLICY", "deny, evict_oldest or evict_least_recently_used", oneOf(["deny", "evict_oldest", "evict_least_recently_used"] as const), (d, v: SessionLimitPolicy) => (d.sessions.sessionLimitPolicy = v), (c) => c.sessions.sessionLimitPolicy),
+  variable("SESSIONS_BINDING", "none, client or address", oneOf(["none", "client", "address"] as const), (d, v) => (d.bindingKind = v), (c) => c.sessions.binding.kind),
+  variable("SESSIONS_BINDING_IPV4_PREFIX", "a prefix length from 0 to 32", bounded(parseInteger, 32), (d, v) => (d.ipv4PrefixBits = v), () => "24"),
+  variable("SESSIONS_BINDING_IPV6_PREFIX", "a prefix length from 0 to 128", bounded(parseInteger, 128), (d, v) => (d.ipv6PrefixBits = v), () => "64"),
+  variable("SESSIONS_MAX_PAGE_SIZE", "a whole number above zero", positive(parseInteger), (d, v) => (d.sessions.maxPageSize = v), (c) => `${c.sessions.maxPageSize}`),
+  variable("SESSIONS_MAX_DATA_BYTES", "a whole number of bytes above zero", positive(parseInteger), (d, v) => (d.sessions.maxDataBytes = v), (c) => `${c.sessions.maxDataBytes}`),
+  variable("SESSIONS_MAX_USER_BYTES", "a whole number of bytes above zero", positive(parseInteger), (d, v) => (d.sessions.maxUserBytes = v), (c) => `${c.sessions.maxUserBytes}`),
 ];
 
 /** The environment variables the service reads, with their defaults, for --help. */
-export const CONFIG_VARIABLES = VARIABLES.map(({ name, key, expected }) => ({
-  name,
-  expected,
-  default: DURATION_KEYS.has(key) ? formatDuration(DEFAULT_CONFIG[key] as number) : String(DEFAULT_CONFIG[key]),
+export const CONFIG_VARIABLES = VARIABLES.map((v) => ({
+  name: v.name,
+  expected: v.expected,
+  default: v.shown(DEFAULT_CONFIG),
 }));
 
 /**
  * Reads the configuration from environment variables over the defaults.
- * Unknown SESSIONS_* variables and bad values are all reported at once.
+ * Unknown SESSIONS_* variables, bad values and inconsistent combinations are
+ * all reported at once. A secret's value never appears in a message.
  */
 export function parseConfig(env: Readonly<Record<string, string | undefined>>): Config {
   const problems: string[] = [];
-  const config: Record<string, unknown> = { ...DEFAULT_CONFIG };
-  const known = new Set(VARIABLES.map((variable) => variable.name));
+  const draft: Draft = {
+    ...DEFAULT_CONFIG,
+    sessions: { ...DEFAULT_CONFIG.sessions },
+    bindingKind: "none",
+    ipv4PrefixBits: 24,
+    ipv6PrefixBits: 64,
+  };
+  const known = new Set(VARIABLES.map((v) => v.name));
   for (const name of Object.keys(env)) {
-    if (name.startsWith("SESSIONS_") && !known.has(name)) {
-      problems.push(`${name}: unknown setting`);
-    }
+    if (name.startsWith("SESSIONS_") && !known.has(name)) problems.push(`${name}: unknown setting`);
   }
-  for (const { name, key, parse, expected } of VARIABLES) {
-    const raw = env[name];
+  for (const v of VARIABLES) {
+    const raw = env[v.name];
     if (raw === undefined) continue;
-    const value = parse(raw.trim());
-    if (value === undefined) {
-      problems.push(`${name}: expected ${expected}, got ${JSON.stringify(raw)}`);
-    } else {
-      config[key] = value;
+    if (!v.apply(draft, raw.trim())) {
+      problems.push(`${v.name}: expected ${v.expected}, got ${v.secret ? "a value that is not" : JSON.stringify(raw)}`);
     }
   }
-  if (problems.length > 0) {
-    throw new ConfigError(problems);
+  const { bindingKind, ipv4PrefixBits, ipv6PrefixBits, ...config } = draft;
+  config.sessions.binding =
+    bindingKind === "address" ? { kind: "address", ipv4PrefixBits, ipv6PrefixBits } : { kind: bindingKind };
+  problems.push(...inconsistencies(config.sessions));
+  if (problems.length > 0) throw new ConfigError(problems);
+  Object.freeze(config.sessions);
+  return Object.freeze(config);
+}
+
+function inconsistencies(policy: SessionPolicy): string[] {
+  const problems: string[] = [];
+  if (policy.idleTimeoutMs > policy.maxIdleTimeoutMs) {
+    problems.push("SESSIONS_IDLE_TIMEOUT: must not exceed SESSIONS_MAX_IDLE_TIMEOUT");
   }
-  return Object.freeze(config as unknown as Config);
+  if (policy.absoluteTimeoutMs > policy.maxAbsoluteTimeoutMs) {
+    problems.push("SESSIONS_ABSOLUTE_TIMEOUT: must not exceed SESSIONS_MAX_ABSOLUTE_TIMEOUT");
+  }
+  if (policy.touchIntervalMs >= policy.idleTimeoutMs) {
+    problems.push("SESSIONS_TOUCH_INTERVAL: must be shorter than SESSIONS_IDLE_TIMEOUT");
+  }
+  return problems;
 }
 
 /** "250ms", "90s", "30m", "24h", "7d", or "0". */
@@ -140,17 +209,31 @@ function parseInteger(raw: string): number | undefined {
 }
 
 function parsePort(raw: string): number | undefined {
-  const value = parseInteger(raw);
-  return value !== undefined && value <= 65535 ? value : undefined;
+  return bounded(parseInteger, 65535)(raw);
 }
 
-/** Node's timers fire at once for delays above 2^31 - 1 ms (about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+function parseClientLimits(raw: string): Readonly<Record<string, number>> | undefined {
+  const limits: Record<string, number> = {};
+  for (const pair of raw.split(",")) {
+    const match = /^\s*([^=\s][^=]*?)\s*=\s*(\d+)\s*$/.exec(pair);
+    if (match === null) return undefined;
+    limits[match[1]!] = Number(match[2]);
+  }
+  return Object.freeze(limits);
+}
+
+function oneOf<const T extends string>(values: readonly T[]): Parser<T> {
+  return (raw) => values.find((value) => value === raw);
+}
 
 function timer(parse: Parser<number>): Parser<number> {
+  return bounded(parse, MAX_TIMER_MS);
+}
+
+function bounded(parse: Parser<number>, max: number): Parser<number> {
   return (raw) => {
     const value = parse(raw);
-    return value !== undefined && value <= MAX_TIMER_MS ? value : undefined;
+    return value !== undefined && value <= max ? value : undefined;
   };
 }
 

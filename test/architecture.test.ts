@@ -33,7 +33,7 @@ const ALLOWED: Record<string, RegExp> = {
   rpc: /^(node:|@bufbuild\/protobuf|@connectrpc\/|@grpc\/grpc-js$|\.\/|\.\.\/session\/|\.\.\/logger\.js$|\.\.\/\.\.\/gen\/)/,
   server: /^(node:|@grpc\/grpc-js$|\.\/)/,
   logger: /^$/,
-  config: /^$/,
+  config: /^\.\/session\/session-policy\.js$/,
 };
 
 describe("architecture", () => {

@@ -1,70 +1,140 @@
 import { describe, expect, it } from "vitest";
-import { CONFIG_VARIABLES, ConfigError, DEFAULT_CONFIG, formatDuration, parseConfig, parseDuration } from "../src/config.js";
+import {
+  CONFIG_VARIABLES,
+  ConfigError,
+  DEFAULT_CONFIG,
+  formatDuration,
+  parseConfig,
+  parseDuration,
+} from "../src/config.js";
+
+function problemsOf(env: Record<string, string>): readonly string[] {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  return [];
+}
 
 describe("configuration", () => {
   it("uses the documented defaults when nothing is set", () => {
     const config = parseConfig({ PATH: "/usr/bin" });
     expect(config).toEqual(DEFAULT_CONFIG);
     expect(config).toMatchObject({ host: "127.0.0.1", grpcPort: 8090, httpPort: 8080, dbPath: "./data/sessions.db" });
-    expect(config.idleTimeoutMs).toBe(24 * 3_600_000);
+    expect(config.sessions).toMatchObject({
+      idleTimeoutMs: 30 * 60_000,
+      absoluteTimeoutMs: 24 * 3_600_000,
+      touchIntervalMs: 60_000,
+      renewalIntervalMs: 12 * 3_600_000,
+      renewalGraceMs: 30_000,
+      binding: { kind: "none" },
+      sessionLimitPolicy: "deny",
+    });
+    expect(config.retentionMs).toBe(30 * 86_400_000);
     expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.sessions)).toBe(true);
   });
 
   it("reads every SESSIONS_* variable", () => {
-    expect(
-      parseConfig({
-        SESSIONS_HOST: "0.0.0.0",
-        SESSIONS_GRPC_PORT: "0",
-        SESSIONS_HTTP_PORT: "9000",
-        SESSIONS_DB: ":memory:",
-        SESSIONS_DB_SYNCHRONOUS: "NORMAL",
-        SESSIONS_IDLE_TIMEOUT: "30m",
-        SESSIONS_SWEEP_INTERVAL: "0",
-        SESSIONS_MAX_PAGE_SIZE: "250",
-        SESSIONS_MAX_DATA_BYTES: "1000",
-        SESSIONS_MAX_USER_BYTES: "2000",
-        SESSIONS_MAX_MESSAGE_BYTES: "1048576",
-        SESSIONS_SHUTDOWN_GRACE: "5s",
-      }),
-    ).toEqual({
+    const config = parseConfig({
+      SESSIONS_HOST: "0.0.0.0",
+      SESSIONS_GRPC_PORT: "0",
+      SESSIONS_HTTP_PORT: "9000",
+      SESSIONS_DB: ":memory:",
+      SESSIONS_DB_SYNCHRONOUS: "NORMAL",
+      SESSIONS_MAX_MESSAGE_BYTES: "1048576",
+      SESSIONS_SHUTDOWN_GRACE: "5s",
+      SESSIONS_SWEEP_INTERVAL: "0",
+      SESSIONS_RETENTION: "7d",
+      SESSIONS_TOKEN_PEPPER: "p".repeat(32),
+      SESSIONS_IDLE_TIMEOUT: "15m",
+      SESSIONS_ABSOLUTE_TIMEOUT: "8h",
+      SESSIONS_MAX_IDLE_TIMEOUT: "2h",
+      SESSIONS_MAX_ABSOLUTE_TIMEOUT: "7d",
+      SESSIONS_TOUCH_INTERVAL: "30s",
+      SESSIONS_RENEWAL_INTERVAL: "1h",
+      SESSIONS_RENEWAL_GRACE: "10s",
+      SESSIONS_MAX_SESSIONS_PER_USER: "5",
+      SESSIONS_MAX_SESSIONS_PER_CLIENT: "web=3, ios = 1",
+      SESSIONS_SESSION_LIMIT_POLICY: "evict_least_recently_used",
+      SESSIONS_BINDING: "address",
+      SESSIONS_BINDING_IPV4_PREFIX: "16",
+      SESSIONS_BINDING_IPV6_PREFIX: "48",
+      SESSIONS_MAX_PAGE_SIZE: "250",
+      SESSIONS_MAX_DATA_BYTES: "1000",
+      SESSIONS_MAX_USER_BYTES: "2000",
+    });
+    expect(config).toEqual({
       host: "0.0.0.0",
       grpcPort: 0,
       httpPort: 9000,
       dbPath: ":memory:",
       dbSynchronous: "NORMAL",
-      idleTimeoutMs: 1_800_000,
-      sweepIntervalMs: 0,
-      maxPageSize: 250,
-      maxDataBytes: 1000,
-      maxUserBytes: 2000,
       maxReceiveMessageBytes: 1_048_576,
       shutdownGraceMs: 5000,
+      sweepIntervalMs: 0,
+      retentionMs: 7 * 86_400_000,
+      tokenPepper: "p".repeat(32),
+      sessions: {
+        idleTimeoutMs: 15 * 60_000,
+        absoluteTimeoutMs: 8 * 3_600_000,
+        maxIdleTimeoutMs: 2 * 3_600_000,
+        maxAbsoluteTimeoutMs: 7 * 86_400_000,
+        touchIntervalMs: 30_000,
+        renewalIntervalMs: 3_600_000,
+        renewalGraceMs: 10_000,
+        maxSessionsPerUser: 5,
+        maxSessionsPerClient: { web: 3, ios: 1 },
+        sessionLimitPolicy: "evict_least_recently_used",
+        binding: { kind: "address", ipv4PrefixBits: 16, ipv6PrefixBits: 48 },
+        maxPageSize: 250,
+        maxDataBytes: 1000,
+        maxUserBytes: 2000,
+      },
     });
   });
 
   it("lists every problem at once, naming each variable", () => {
-    let error: unknown;
-    try {
-      parseConfig({
+    expect(
+      problemsOf({
         SESSIONS_GRPC_PORT: "70000",
         SESSIONS_IDLE_TIMEOUT: "0",
         SESSIONS_MAX_PAGE_SIZE: "-3",
         SESSIONS_DB_SYNCHRONOUS: "OFF",
         SESSIONS_PORT: "1",
         SESSIONS_SHUTDOWN_GRACE: "30d",
-      });
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).problems).toEqual([
+        SESSIONS_MAX_SESSIONS_PER_CLIENT: "web",
+        SESSIONS_BINDING_IPV4_PREFIX: "33",
+      }),
+    ).toEqual([
       "SESSIONS_PORT: unknown setting",
       'SESSIONS_GRPC_PORT: expected a port from 0 to 65535, got "70000"',
-      "SESSIONS_DB_SYNCHRONOUS: expected FULL or NORMAL, got \"OFF\"",
-      'SESSIONS_IDLE_TIMEOUT: expected a duration above zero such as 30m or 24h, got "0"',
-      'SESSIONS_MAX_PAGE_SIZE: expected a whole number above zero, got "-3"',
+      'SESSIONS_DB_SYNCHRONOUS: expected FULL or NORMAL, got "OFF"',
       'SESSIONS_SHUTDOWN_GRACE: expected a duration up to 24d such as 10s, got "30d"',
+      'SESSIONS_IDLE_TIMEOUT: expected a duration such as 90s, 30m, 24h or 7d, above zero, got "0"',
+      'SESSIONS_MAX_SESSIONS_PER_CLIENT: expected client=limit pairs separated by commas, such as web=5,ios=2, got "web"',
+      'SESSIONS_BINDING_IPV4_PREFIX: expected a prefix length from 0 to 32, got "33"',
+      'SESSIONS_MAX_PAGE_SIZE: expected a whole number above zero, got "-3"',
     ]);
+  });
+
+  it("refuses inconsistent timeouts", () => {
+    expect(
+      problemsOf({ SESSIONS_IDLE_TIMEOUT: "2d", SESSIONS_ABSOLUTE_TIMEOUT: "60d", SESSIONS_TOUCH_INTERVAL: "3d" }),
+    ).toEqual([
+      "SESSIONS_IDLE_TIMEOUT: must not exceed SESSIONS_MAX_IDLE_TIMEOUT",
+      "SESSIONS_ABSOLUTE_TIMEOUT: must not exceed SESSIONS_MAX_ABSOLUTE_TIMEOUT",
+      "SESSIONS_TOUCH_INTERVAL: must be shorter than SESSIONS_IDLE_TIMEOUT",
+    ]);
+  });
+
+  it("never repeats the token pepper in a message", () => {
+    const problems = problemsOf({ SESSIONS_TOKEN_PEPPER: "too-short-secret" });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).not.toContain("too-short-secret");
+    expect(CONFIG_VARIABLES.find((v) => v.name === "SESSIONS_TOKEN_PEPPER")?.default).toBe("none: plain SHA-256");
   });
 
   it.each([
@@ -87,7 +157,9 @@ describe("configuration", () => {
   });
 
   it("shows defaults in the form a user would write them", () => {
-    expect(CONFIG_VARIABLES.find((v) => v.name === "SESSIONS_IDLE_TIMEOUT")?.default).toBe("1d");
-    expect(CONFIG_VARIABLES.find((v) => v.name === "SESSIONS_SWEEP_INTERVAL")?.default).toBe("15m");
+    const shown = (name: string) => CONFIG_VARIABLES.find((v) => v.name === name)?.default;
+    expect(shown("SESSIONS_IDLE_TIMEOUT")).toBe("30m");
+    expect(shown("SESSIONS_RENEWAL_INTERVAL")).toBe("12h");
+    expect(shown("SESSIONS_SWEEP_INTERVAL")).toBe("1m");
   });
 });

@@ -1,17 +1,43 @@
 import { create, fromJson, toJson, type JsonValue as ProtoJson } from "@bufbuild/protobuf";
 import {
+  durationFromMs,
   timestampFromMs,
   ValueSchema,
+  type Duration,
   type Timestamp,
   type Value,
 } from "@bufbuild/protobuf/wkt";
 import { invalidArgument } from "../session/errors.js";
-import type { JsonValue, Session, SessionFilter, SessionInfo } from "../session/session.js";
 import {
+  expireTime,
+  type CloseReason,
+  type JsonValue,
+  type Session,
+  type SessionFilter,
+  type SessionInfo,
+} from "../session/session.js";
+import {
+  CloseReason as ProtoCloseReason,
   SessionSchema,
   type Session as ProtoSession,
   type SessionFilter as ProtoSessionFilter,
 } from "../../gen/sessions/v1/sessions_pb.js";
+
+/** Domain close reasons and their wire enum, both ways. */
+const CLOSE_REASONS: Record<CloseReason, ProtoCloseReason> = {
+  logout: ProtoCloseReason.LOGOUT,
+  expired_idle: ProtoCloseReason.EXPIRED_IDLE,
+  expired_absolute: ProtoCloseReason.EXPIRED_ABSOLUTE,
+  revoked: ProtoCloseReason.REVOKED,
+  evicted: ProtoCloseReason.EVICTED,
+  token_reuse: ProtoCloseReason.TOKEN_REUSE,
+};
+const CLOSE_REASONS_BY_WIRE = new Map(
+  Object.entries(CLOSE_REASONS).map(([domain, wire]) => [wire, domain as CloseReason]),
+);
+
+/** Longest Duration the wire format allows (10,000 years), in seconds. */
+const MAX_DURATION_SECONDS = 315_576_000_000n;
 
 /** Seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the valid Timestamp range. */
 const MIN_TIMESTAMP_SECONDS = -62135596800n;
@@ -31,9 +57,21 @@ export function sessionToProto(session: Session | SessionInfo): ProtoSession {
     requestTime: timestampFromMs(session.requestTime),
     address: session.address,
     client: session.client,
+    version: BigInt(session.version),
+    idleTimeout: durationFromMs(session.idleTimeoutMs),
+    absoluteTimeout: durationFromMs(session.absoluteTimeoutMs),
+    lastAddress: session.lastAddress,
+    lastClient: session.lastClient,
   });
   if (session.closeTime !== null) {
     message.closeTime = timestampFromMs(session.closeTime);
+  }
+  if (session.closeReason !== null) {
+    message.closeReason = CLOSE_REASONS[session.closeReason];
+  }
+  const expires = expireTime(session);
+  if (expires !== null) {
+    message.expireTime = timestampFromMs(expires);
   }
   if ("user" in session && session.user !== null) {
     message.user = fromJson(ValueSchema, session.user);
@@ -74,6 +112,30 @@ export function timestampToMs(field: string, ts: Timestamp | undefined): number 
   return Number(ts.seconds) * 1000 + Math.ceil(ts.nanos / 1_000_000);
 }
 
+/** A request's Duration as whole milliseconds, rounded up; undefined when unset. */
+export function durationToMs(field: string, duration: Duration | undefined): number | undefined {
+  if (duration === undefined) return undefined;
+  const { seconds, nanos } = duration;
+  const valid =
+    seconds >= -MAX_DURATION_SECONDS &&
+    seconds <= MAX_DURATION_SECONDS &&
+    nanos > -1_000_000_000 &&
+    nanos < 1_000_000_000 &&
+    !(seconds > 0n && nanos < 0) &&
+    !(seconds < 0n && nanos > 0);
+  if (!valid) throw invalidArgument(field, "is not a valid duration");
+  return Number(seconds) * 1000 + Math.ceil(nanos / 1_000_000);
+}
+
+/** A request's int64 as a number; undefined when unset. */
+export function versionToNumber(field: string, version: bigint | undefined): number | undefined {
+  if (version === undefined) return undefined;
+  if (version < 0n || version > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw invalidArgument(field, "must be a version number (0 or more)");
+  }
+  return Number(version);
+}
+
 /** A request's filter in domain terms; empty strings mean "any". */
 export function filterFromProto(filter: ProtoSessionFilter | undefined): SessionFilter {
   if (filter === undefined) return {};
@@ -86,5 +148,14 @@ export function filterFromProto(filter: ProtoSessionFilter | undefined): Session
     ...(toTime !== undefined && { toTime }),
     ...(filter.address !== "" && { address: filter.address }),
     ...(filter.client !== "" && { client: filter.client }),
+    ...(filter.closeReason !== ProtoCloseReason.UNSPECIFIED && {
+      closeReason: closeReasonFromProto(filter.closeReason),
+    }),
   };
+}
+
+function closeReasonFromProto(reason: ProtoCloseReason): CloseReason {
+  const domain = CLOSE_REASONS_BY_WIRE.get(reason);
+  if (domain === undefined) throw invalidArgument("filter.close_reason", `has no value ${reason}`);
+  return domain;
 }

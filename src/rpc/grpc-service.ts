@@ -24,6 +24,8 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 
+import { encodeStatusDetails, STATUS_DETAILS_KEY } from "./grpc-status-details.js";
+
 /** What `grpc.Server.addService` takes. */
 export interface GrpcService {
   readonly definition: ServiceDefinition;
@@ -102,6 +104,8 @@ function toServiceError(error: unknown): Partial<ServiceError> {
     // grpc-js wants binary (-bin) values as Buffers; Connect keeps them base64-encoded.
     metadata.add(key, key.endsWith("-bin") ? Buffer.from(value, "base64") : value);
   });
+  const details = encodeStatusDetails(connectError);
+  if (details !== undefined) metadata.set(STATUS_DETAILS_KEY, details);
   return { code: connectError.code as number as Status, details: connectError.rawMessage, metadata };
 }
 

@@ -5,6 +5,8 @@ import type { SessionController } from "../session/session-controller.js";
 import {
   CloseExpiredSessionsResponseSchema,
   CloseSessionResponseSchema,
+  CloseSessionsResponseSchema,
+  CloseUserSessionsResponseSchema,
   DeleteSessionByIdResponseSchema,
   GetSessionByIdResponseSchema,
   GetSessionsResponseSchema,
@@ -12,8 +14,15 @@ import {
   SessionsService,
   StoreSessionDataResponseSchema,
   UpdateSessionUserResponseSchema,
+  ValidateSessionResponseSchema,
 } from "../../gen/sessions/v1/sessions_pb.js";
-import { filterFromProto, sessionToProto, valueToJson } from "./convert.js";
+import {
+  durationToMs,
+  filterFromProto,
+  sessionToProto,
+  valueToJson,
+  versionToNumber,
+} from "./convert.js";
 import { toConnectError } from "./status.js";
 
 /**
@@ -27,15 +36,36 @@ export function createSessionsService(
 ): ServiceImpl<typeof SessionsService> {
   const impl: ServiceImpl<typeof SessionsService> = {
     async openSession(req) {
-      const session = await controller.openSession({
+      const idleTimeoutMs = durationToMs("idle_timeout", req.idleTimeout);
+      const absoluteTimeoutMs = durationToMs("absolute_timeout", req.absoluteTimeout);
+      const opened = await controller.openSession({
         userId: req.userId,
         userName: req.userName,
         address: req.address,
         client: req.client,
         user: valueToJson("user", req.user) ?? null,
         data: valueToJson("data", req.data) ?? null,
+        ...(idleTimeoutMs !== undefined && { idleTimeoutMs }),
+        ...(absoluteTimeoutMs !== undefined && { absoluteTimeoutMs }),
       });
-      return create(OpenSessionResponseSchema, { session: sessionToProto(session) });
+      return create(OpenSessionResponseSchema, {
+        session: sessionToProto(opened.session),
+        token: opened.token,
+        evictedSessionIds: [...opened.evictedIds],
+      });
+    },
+
+    async validateSession(req) {
+      const validated = await controller.validateSession({
+        token: req.token,
+        address: req.address,
+        client: req.client,
+        includeData: req.includeData,
+      });
+      return create(ValidateSessionResponseSchema, {
+        session: sessionToProto(validated.session),
+        newToken: validated.newToken ?? "",
+      });
     },
 
     async getSessionById(req) {
@@ -59,12 +89,20 @@ export function createSessionsService(
     },
 
     async storeSessionData(req) {
-      const session = await controller.storeSessionData(req.id, valueToJson("data", req.data));
+      const session = await controller.storeSessionData(
+        req.id,
+        valueToJson("data", req.data),
+        versionToNumber("expected_version", req.expectedVersion),
+      );
       return create(StoreSessionDataResponseSchema, { session: sessionToProto(session) });
     },
 
     async updateSessionUser(req) {
-      const session = await controller.updateSessionUser(req.id, valueToJson("user", req.user));
+      const session = await controller.updateSessionUser(
+        req.id,
+        valueToJson("user", req.user),
+        versionToNumber("expected_version", req.expectedVersion),
+      );
       return create(UpdateSessionUserResponseSchema, { session: sessionToProto(session) });
     },
 
@@ -81,6 +119,16 @@ export function createSessionsService(
     async deleteSessionById(req) {
       const session = await controller.deleteSessionById(req.id);
       return create(DeleteSessionByIdResponseSchema, { session: sessionToProto(session) });
+    },
+
+    async closeUserSessions(req) {
+      const closedCount = await controller.closeUserSessions(req.userId, req.exceptSessionId);
+      return create(CloseUserSessionsResponseSchema, { closedCount });
+    },
+
+    async closeSessions(req) {
+      const closedCount = await controller.closeSessions(filterFromProto(req.filter), req.dryRun);
+      return create(CloseSessionsResponseSchema, { closedCount });
     },
   };
   return withStatusMapping(SessionsService, impl, logger);

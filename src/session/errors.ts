@@ -1,8 +1,28 @@
+import type { CloseReason } from "./session.js";
+
 /**
  * What went wrong, in domain terms. The transport maps each kind to a status
  * code in one table; anything that is not a SessionError is an internal error.
  */
-export type SessionErrorKind = "invalid_argument" | "not_found" | "failed_precondition";
+export type SessionErrorKind =
+  | "invalid_argument"
+  | "not_found"
+  | "failed_precondition"
+  | "unauthenticated"
+  | "resource_exhausted"
+  | "aborted";
+
+/** Why, for errors a caller's program should act on. */
+export type SessionErrorReason =
+  | "token_unknown"
+  | "session_closed"
+  | "expired_idle"
+  | "expired_absolute"
+  | "token_reused"
+  | "client_mismatch"
+  | "address_mismatch"
+  | "session_limit"
+  | "version_mismatch";
 
 /** An expected failure whose message is safe to show to the caller. */
 export class SessionError extends Error {
@@ -13,6 +33,8 @@ export class SessionError extends Error {
     message: string,
     /** The request field at fault, for invalid_argument. */
     readonly field?: string,
+    /** The machine-readable reason, sent to the caller as an error detail. */
+    readonly reason?: SessionErrorReason,
   ) {
     super(message);
   }
@@ -31,5 +53,49 @@ export function sessionNotFound(id: string): SessionError {
 }
 
 export function sessionClosed(id: string): SessionError {
-  return new SessionError("failed_precondition", `session ${id} is closed`);
+  return new SessionError("failed_precondition", `session ${id} is closed`, undefined, "session_closed");
 }
+
+export function versionMismatch(id: string, expected: number, actual: number): SessionError {
+  return new SessionError(
+    "aborted",
+    `session ${id} is at version ${actual}, not the expected ${expected}; nothing changed`,
+    undefined,
+    "version_mismatch",
+  );
+}
+
+export function sessionLimitReached(userId: string, limit: number, client?: string): SessionError {
+  const scope = client === undefined ? "" : ` from client ${JSON.stringify(client)}`;
+  return new SessionError(
+    "resource_exhausted",
+    `user ${JSON.stringify(userId)} already has ${limit} active sessions${scope}, the limit`,
+    undefined,
+    "session_limit",
+  );
+}
+
+const REFUSALS: Record<Exclude<SessionErrorReason, "session_limit" | "version_mismatch">, string> = {
+  token_unknown: "the session token is not valid",
+  session_closed: "the session is closed",
+  expired_idle: "the session expired after being idle too long",
+  expired_absolute: "the session reached its maximum lifetime",
+  token_reused: "a replaced session token was reused; the session is closed",
+  client_mismatch: "the session token was presented by another client",
+  address_mismatch: "the session token was presented from another network",
+};
+
+/**
+ * ValidateSession's refusal. The message never repeats the token, and an
+ * unknown token does not say whether a session with that id exists.
+ */
+export function tokenRefused(reason: keyof typeof REFUSALS): SessionError {
+  return new SessionError("unauthenticated", REFUSALS[reason], undefined, reason);
+}
+
+/** The close reason that a refusal leaves on the session, if it closes it. */
+export const CLOSING_REFUSALS: Partial<Record<SessionErrorReason, CloseReason>> = {
+  expired_idle: "expired_idle",
+  expired_absolute: "expired_absolute",
+  token_reused: "token_reuse",
+};

@@ -1,14 +1,17 @@
 import type { Clock } from "./clock.js";
-import { invalidArgument, sessionClosed, sessionNotFound } from "./errors.js";
-import type {
-  JsonValue,
-  Session,
-  SessionFilter,
-  SessionPage,
-  SessionQuery,
-} from "./session.js";
+import {
+  invalidArgument,
+  sessionClosed,
+  sessionLimitReached,
+  sessionNotFound,
+  versionMismatch,
+} from "./errors.js";
+import type { JsonValue, Session, SessionFilter, SessionPage, SessionQuery } from "./session.js";
 import { newSessionId } from "./session-id.js";
-import type { SessionChange, SessionStore } from "./session-store.js";
+import type { SessionPolicy } from "./session-policy.js";
+import type { SessionChange, SessionLimit, SessionStore } from "./session-store.js";
+import { issueToken, type TokenHasher } from "./session-token.js";
+import { createSessionValidator } from "./session-validator.js";
 import {
   checkJson,
   checkNonNegative,
@@ -20,20 +23,14 @@ import {
 /** Page size when a list request does not say. */
 export const DEFAULT_PAGE_SIZE = 100;
 
-/** How many sessions one store call closes at most while expiring. */
-const EXPIRE_BATCH_SIZE = 1000;
+/** How many sessions one store call closes or purges at most. */
+export const BATCH_SIZE = 1000;
 
 export interface SessionControllerOptions {
   readonly store: SessionStore;
   readonly clock: Clock;
-  /** A session whose last activity is older than this is expired (ms). */
-  readonly idleTimeoutMs: number;
-  /** Largest page a list returns; bigger requests are capped to it. */
-  readonly maxPageSize: number;
-  /** Largest session data accepted, as JSON text in bytes. */
-  readonly maxDataBytes: number;
-  /** Largest cached user record accepted, as JSON text in bytes. */
-  readonly maxUserBytes: number;
+  readonly policy: SessionPolicy;
+  readonly hasher: TokenHasher;
 }
 
 export interface OpenSessionInput {
@@ -43,6 +40,16 @@ export interface OpenSessionInput {
   readonly client: string;
   readonly user: JsonValue;
   readonly data: JsonValue;
+  /** Overrides of the server's default timeouts, within its maxima (ms). */
+  readonly idleTimeoutMs?: number;
+  readonly absoluteTimeoutMs?: number;
+}
+
+export interface OpenedSession {
+  readonly session: Session;
+  /** The secret token; returned once, never stored. */
+  readonly token: string;
+  readonly evictedIds: readonly string[];
 }
 
 /** A list request as the caller sent it, before defaults and caps. */
@@ -62,120 +69,200 @@ export type SessionController = ReturnType<typeof createSessionController>;
  * from the injected clock, and delegates persistence to the store.
  */
 export function createSessionController(options: SessionControllerOptions) {
-  const { store, clock, idleTimeoutMs, maxPageSize, maxDataBytes, maxUserBytes } = options;
+  const { store, clock, policy, hasher } = options;
 
-  async function update(id: string, change: SessionChange): Promise<Session> {
-    const outcome = await store.update(id, change, clock.now());
+  async function update(id: string, change: SessionChange, expectedVersion?: number): Promise<Session> {
+    const outcome = await store.update(id, change, clock.now(), expectedVersion);
     switch (outcome.status) {
       case "updated":
         return outcome.session;
       case "closed":
         throw sessionClosed(id);
+      case "version_mismatch":
+        throw versionMismatch(id, expectedVersion ?? 0, outcome.session.version);
       case "not_found":
         throw sessionNotFound(id);
     }
   }
 
+  /** Runs a batch operation until a batch comes back short; yields in between. */
+  async function inBatches(batch: () => Promise<number>): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const done = await batch();
+      total += done;
+      if (done < BATCH_SIZE) return total;
+      // The store works synchronously: let waiting requests run between batches.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
   return {
-    async openSession(input: OpenSessionInput): Promise<Session> {
-      const now = clock.now();
-      const session: Session = {
-        id: newSessionId(),
-        userId: requireText("user_id", input.userId),
-        userName: checkText("user_name", input.userName),
-        address: checkText("address", input.address),
-        client: checkText("client", input.client),
-        active: true,
-        openTime: now,
-        requestTime: now,
-        closeTime: null,
-        user: checkJson("user", input.user, maxUserBytes),
-        data: checkJson("data", input.data, maxDataBytes),
-      };
-      await store.insert(session);
-      return session;
+    async openSession(input: OpenSessionInput): Promise<OpenedSession> {
+      const session = newSession(input, policy, clock.now());
+      const { token, hash } = issueToken(session.id, hasher);
+      const limits = limitsFor(policy, session.client);
+      const outcome = await store.insert(session, hash, { limits, policy: policy.sessionLimitPolicy }, session.openTime);
+      if (outcome.status === "limit_reached") {
+        throw sessionLimitReached(session.userId, outcome.limit.max, outcome.limit.client);
+      }
+      return { session, token, evictedIds: outcome.evictedIds };
     },
+
+    validateSession: createSessionValidator({ store, clock, policy, hasher }),
 
     async getSessionById(id: string): Promise<Session> {
       requireSessionId("id", id);
       const session = await store.get(id);
-      if (session === undefined) {
-        throw sessionNotFound(id);
-      }
+      if (session === undefined) throw sessionNotFound(id);
       return session;
     },
 
     async getSessions(input: GetSessionsInput): Promise<SessionPage> {
-      return store.list(toQuery(input, maxPageSize));
+      return store.list(toQuery(input, policy.maxPageSize));
     },
 
-    async storeSessionData(id: string, data: JsonValue | undefined): Promise<Session> {
+    async storeSessionData(id: string, data: JsonValue | undefined, expectedVersion?: number): Promise<Session> {
       requireSessionId("id", id);
       if (data === undefined) {
         throw invalidArgument("data", "is required (send a JSON null to clear the data)");
       }
-      return update(id, { data: checkJson("data", data, maxDataBytes) });
+      return update(id, { data: checkJson("data", data, policy.maxDataBytes) }, expectedVersion);
     },
 
-    async updateSessionUser(id: string, user: JsonValue | undefined): Promise<Session> {
+    async updateSessionUser(id: string, user: JsonValue | undefined, expectedVersion?: number): Promise<Session> {
       requireSessionId("id", id);
       if (user === undefined) {
         throw invalidArgument("user", "is required (send a JSON null to clear the user)");
       }
-      return update(id, { user: checkJson("user", user, maxUserBytes) });
+      return update(id, { user: checkJson("user", user, policy.maxUserBytes) }, expectedVersion);
     },
 
+    /** Logs a session out. */
     async closeSession(id: string): Promise<Session> {
       requireSessionId("id", id);
-      const session = await store.close(id, clock.now());
-      if (session === undefined) {
-        throw sessionNotFound(id);
-      }
+      const session = await store.close(id, clock.now(), "logout");
+      if (session === undefined) throw sessionNotFound(id);
       return session;
     },
 
-    /** Closes every active session idle for longer than the idle timeout. */
+    /** Closes every active session of a user but `exceptId`; returns how many. */
+    async closeUserSessions(userId: string, exceptId: string): Promise<number> {
+      requireText("user_id", userId);
+      if (exceptId !== "") requireSessionId("except_session_id", exceptId);
+      const now = clock.now();
+      const except = exceptId === "" ? undefined : exceptId;
+      return inBatches(() => store.closeMatching({ userId }, "revoked", now, BATCH_SIZE, except));
+    },
+
+    /** Closes, or only counts, the active sessions matching a filter. */
+    async closeSessions(filter: SessionFilter, dryRun: boolean): Promise<number> {
+      checkFilter(filter);
+      if (Object.keys(filter).length === 0) {
+        throw invalidArgument("filter", "must set at least one field (active = true closes every session)");
+      }
+      if (dryRun) return store.countActive(filter);
+      const now = clock.now();
+      return inBatches(() => store.closeMatching(filter, "revoked", now, BATCH_SIZE));
+    },
+
+    /** Closes every active session past its expiry. */
     async closeExpiredSessions(): Promise<number> {
       const now = clock.now();
-      const idleSince = now - idleTimeoutMs;
-      let closed = 0;
-      for (;;) {
-        const batch = await store.closeIdle(idleSince, now, EXPIRE_BATCH_SIZE);
-        closed += batch;
-        if (batch < EXPIRE_BATCH_SIZE) {
-          return closed;
-        }
-        // The store works synchronously: let waiting requests run between batches.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
+      return inBatches(() => store.closeExpired(now, BATCH_SIZE));
+    },
+
+    /** Removes sessions closed longer than `retentionMs` ago. */
+    async purgeClosedSessions(retentionMs: number): Promise<number> {
+      const closedBefore = clock.now() - retentionMs;
+      return inBatches(() => store.purgeClosed(closedBefore, BATCH_SIZE));
     },
 
     async deleteSessionById(id: string): Promise<Session> {
       requireSessionId("id", id);
       const session = await store.delete(id);
-      if (session === undefined) {
-        throw sessionNotFound(id);
-      }
+      if (session === undefined) throw sessionNotFound(id);
       return session;
     },
   };
 }
 
-function toQuery(input: GetSessionsInput, maxPageSize: number): SessionQuery {
-  const { filter } = input;
+function newSession(input: OpenSessionInput, policy: SessionPolicy, now: number): Session {
+  const idleTimeoutMs = timeout("idle_timeout", input.idleTimeoutMs, policy.idleTimeoutMs, policy.maxIdleTimeoutMs);
+  if (idleTimeoutMs <= policy.touchIntervalMs) {
+    throw invalidArgument("idle_timeout", `must be longer than the server's touch interval (${policy.touchIntervalMs} ms)`);
+  }
+  const address = checkText("address", input.address);
+  const client = checkText("client", input.client);
+  if (policy.binding.kind === "address" && address === "") {
+    throw invalidArgument("address", "is required: the server binds sessions to their network");
+  }
+  if (policy.binding.kind === "client" && client === "") {
+    throw invalidArgument("client", "is required: the server binds sessions to their client");
+  }
+  return {
+    id: newSessionId(),
+    userId: requireText("user_id", input.userId),
+    userName: checkText("user_name", input.userName),
+    address,
+    client,
+    active: true,
+    openTime: now,
+    requestTime: now,
+    closeTime: null,
+    closeReason: null,
+    version: 1,
+    idleTimeoutMs,
+    absoluteTimeoutMs: timeout(
+      "absolute_timeout",
+      input.absoluteTimeoutMs,
+      policy.absoluteTimeoutMs,
+      policy.maxAbsoluteTimeoutMs,
+    ),
+    lastAddress: "",
+    lastClient: "",
+    user: checkJson("user", input.user, policy.maxUserBytes),
+    data: checkJson("data", input.data, policy.maxDataBytes),
+  };
+}
+
+function timeout(field: string, requested: number | undefined, fallback: number, max: number): number {
+  if (requested === undefined) return fallback;
+  if (!Number.isSafeInteger(requested) || requested <= 0) {
+    throw invalidArgument(field, "must be a positive whole number of milliseconds");
+  }
+  if (requested > max) {
+    throw invalidArgument(field, `must be at most the server's maximum of ${max} ms`);
+  }
+  return requested;
+}
+
+/**
+ * The limits a new session must keep: the user's sessions from this client,
+ * if the client has its own limit, then all of the user's sessions.
+ */
+function limitsFor(policy: SessionPolicy, client: string): SessionLimit[] {
+  const limits: SessionLimit[] = [];
+  const perClient = Object.hasOwn(policy.maxSessionsPerClient, client) ? policy.maxSessionsPerClient[client] : 0;
+  if (perClient !== undefined && perClient > 0) limits.push({ max: perClient, client });
+  if (policy.maxSessionsPerUser > 0) limits.push({ max: policy.maxSessionsPerUser });
+  return limits;
+}
+
+function checkFilter(filter: SessionFilter): void {
   if (filter.userId !== undefined) checkText("filter.user_id", filter.userId);
   if (filter.address !== undefined) checkText("filter.address", filter.address);
   if (filter.client !== undefined) checkText("filter.client", filter.client);
-  if (
-    filter.fromTime !== undefined &&
-    filter.toTime !== undefined &&
-    filter.fromTime > filter.toTime
-  ) {
+  if (filter.fromTime !== undefined && filter.toTime !== undefined && filter.fromTime > filter.toTime) {
     throw invalidArgument("filter.from_time", "must not be after filter.to_time");
   }
+}
+
+function toQuery(input: GetSessionsInput, maxPageSize: number): SessionQuery {
+  checkFilter(input.filter);
   const take = checkNonNegative("take", input.take);
   return {
-    filter,
+    filter: input.filter,
     skip: checkNonNegative("skip", input.skip),
     take: Math.min(take === 0 ? DEFAULT_PAGE_SIZE : take, maxPageSize),
     includeTotal: input.includeTotal,

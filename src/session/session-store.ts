@@ -1,4 +1,13 @@
-import type { JsonValue, Session, SessionPage, SessionQuery } from "./session.js";
+import type {
+  CloseReason,
+  JsonValue,
+  Session,
+  SessionFilter,
+  SessionInfo,
+  SessionPage,
+  SessionQuery,
+} from "./session.js";
+import type { SessionLimitPolicy } from "./session-policy.js";
 
 /** What an update may replace; a field left out is kept. */
 export interface SessionChange {
@@ -10,42 +19,130 @@ export interface SessionChange {
 export type UpdateOutcome =
   | { readonly status: "updated"; readonly session: Session }
   | { readonly status: "not_found" }
-  | { readonly status: "closed"; readonly session: Session };
+  | { readonly status: "closed"; readonly session: Session }
+  | { readonly status: "version_mismatch"; readonly session: Session };
+
+/** A cap on a user's active, unexpired sessions; client-scoped when `client` is set. */
+export interface SessionLimit {
+  readonly max: number;
+  readonly client?: string;
+}
+
+/** The limits an insert must keep, checked in the same transaction. */
+export interface InsertLimits {
+  /** Checked in order; the first one reached decides. */
+  readonly limits: readonly SessionLimit[];
+  readonly policy: SessionLimitPolicy;
+}
+
+export type InsertOutcome =
+  | { readonly status: "inserted"; readonly evictedIds: readonly string[] }
+  | { readonly status: "limit_reached"; readonly limit: SessionLimit };
+
+/** The secret side of a session: hashes only, never a token. */
+export interface SessionCredentials {
+  readonly tokenHash: Uint8Array | null;
+  /** When the current token was issued. */
+  readonly tokenTime: number;
+  readonly previousTokenHash: Uint8Array | null;
+  /** Until when the previous token is still accepted. */
+  readonly previousTokenValidUntil: number;
+}
+
+/** A renewal: the new token's hash replaces the current one. */
+export interface TokenRotation {
+  readonly currentHash: Uint8Array;
+  readonly nextHash: Uint8Array;
+  readonly now: number;
+  readonly previousValidUntil: number;
+}
+
+/** What a validation saw of the caller, recorded with the activity. */
+export interface SeenContext {
+  readonly address: string;
+  readonly client: string;
+}
 
 /**
  * Persistence of sessions. Every method is one whole atomic operation, so a
  * backend implements it as a single transaction (or its native equivalent) and
- * the controller never needs to lock or retry.
+ * the controller never needs to lock. Activity (a new requestTime) also moves
+ * the session's expiry; version increases with every other change.
  */
 export interface SessionStore {
-  /** Adds a new session. Its id is new: a clash is an internal error. */
-  insert(session: Session): Promise<void>;
+  /**
+   * Adds a new session with the hash of its first token, after closing (as
+   * "evicted") or refusing as the limits and policy say, all atomically.
+   */
+  insert(session: Session, tokenHash: Uint8Array, limits: InsertLimits, now: number): Promise<InsertOutcome>;
 
   /** The session with this id, if there is one. */
   get(id: string): Promise<Session | undefined>;
+
+  /** The session with its credentials, for validation; user and data only if asked. */
+  getForValidation(
+    id: string,
+    includeData: boolean,
+  ): Promise<{ session: Session | SessionInfo; credentials: SessionCredentials } | undefined>;
 
   /** One page of the sessions matching the query, plus the total if asked. */
   list(query: SessionQuery): Promise<SessionPage>;
 
   /**
-   * Applies a change to an active session and moves its requestTime to
-   * `requestTime`. A closed session is left as it is.
+   * Applies a change to an active session whose version is `expectedVersion`
+   * (any, if undefined) and records activity at `requestTime`.
    */
-  update(id: string, change: SessionChange, requestTime: number): Promise<UpdateOutcome>;
+  update(
+    id: string,
+    change: SessionChange,
+    requestTime: number,
+    expectedVersion?: number,
+  ): Promise<UpdateOutcome>;
+
+  /** Records activity on an active session; not a version change. */
+  touch(id: string, requestTime: number, seen: SeenContext): Promise<void>;
 
   /**
-   * Closes the session if it is active: active false, closeTime set, user and
+   * Replaces the token if its hash is still `currentHash` (compare-and-swap),
+   * records activity, and keeps the old hash valid until previousValidUntil.
+   * False if another call rotated it first or the session is closed.
+   */
+  rotateToken(id: string, rotation: TokenRotation, seen: SeenContext): Promise<boolean>;
+
+  /**
+   * Closes the session if it is active: closeTime and reason set, user and
    * data cleared. Returns the session afterwards (unchanged if it was already
    * closed), or undefined if there is none.
    */
-  close(id: string, closeTime: number): Promise<Session | undefined>;
+  close(id: string, closeTime: number, reason: CloseReason): Promise<Session | undefined>;
 
   /**
-   * Closes up to `limit` active sessions whose requestTime is before
-   * `idleSince`, as `close` does. Returns how many were closed; the caller
-   * repeats until it gets fewer than `limit`, so no call holds the store long.
+   * Closes the session if it is active and expired at `now`, with the reason
+   * that applies (absolute first). Returns that reason, or undefined if the
+   * session was not closed (gone, closed, or used again meanwhile).
    */
-  closeIdle(idleSince: number, closeTime: number, limit: number): Promise<number>;
+  closeIfExpired(id: string, now: number): Promise<CloseReason | undefined>;
+
+  /** Closes up to `limit` expired active sessions; returns how many. */
+  closeExpired(now: number, limit: number): Promise<number>;
+
+  /**
+   * Closes up to `limit` active sessions matching the filter, except the one
+   * with id `exceptId`; returns how many.
+   */
+  closeMatching(
+    filter: SessionFilter,
+    reason: CloseReason,
+    now: number,
+    limit: number,
+    exceptId?: string,
+  ): Promise<number>;
+
+  /** How many active sessions match the filter. */
+  countActive(filter: SessionFilter): Promise<number>;
+
+  /** Removes up to `limit` sessions closed before `closedBefore`; returns how many. */
+  purgeClosed(closedBefore: number, limit: number): Promise<number>;
 
   /** Removes the session and returns it as it was, or undefined if none. */
   delete(id: string): Promise<Session | undefined>;

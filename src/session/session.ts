@@ -7,6 +7,15 @@ export type JsonValue =
   | JsonValue[]
   | { [key: string]: JsonValue };
 
+/** Why a session was closed. */
+export type CloseReason =
+  | "logout"
+  | "expired_idle"
+  | "expired_absolute"
+  | "revoked"
+  | "evicted"
+  | "token_reuse";
+
 /** A session without its cached content: what a list returns by default. */
 export interface SessionInfo {
   /** Public handle, 32 lowercase hex characters from a CSPRNG. Safe to log. */
@@ -18,16 +27,39 @@ export interface SessionInfo {
   readonly openTime: number;
   /** Null while the session is active. */
   readonly closeTime: number | null;
-  /** The last activity: open, store data, update user. */
+  /** Null while the session is active. */
+  readonly closeReason: CloseReason | null;
+  /** The last recorded activity. */
   readonly requestTime: number;
   readonly address: string;
   readonly client: string;
+  /** Increases with every change except recording activity. */
+  readonly version: number;
+  /** This session's idle timeout (ms). */
+  readonly idleTimeoutMs: number;
+  /** This session's lifetime since openTime (ms). */
+  readonly absoluteTimeoutMs: number;
+  /** Address and client of the last validation that recorded activity. */
+  readonly lastAddress: string;
+  readonly lastClient: string;
 }
 
 /** A whole session. `null` user or data means there is none. */
 export interface Session extends SessionInfo {
   readonly user: JsonValue;
   readonly data: JsonValue;
+}
+
+/**
+ * When a session expires unless used again: the earlier of its idle and
+ * absolute deadlines. Null once it is closed.
+ */
+export function expireTime(session: SessionInfo): number | null {
+  if (!session.active) return null;
+  return Math.min(
+    session.requestTime + session.idleTimeoutMs,
+    session.openTime + session.absoluteTimeoutMs,
+  );
 }
 
 /** Which sessions a list returns; every field that is set must match. */
@@ -40,6 +72,7 @@ export interface SessionFilter {
   readonly toTime?: number;
   readonly address?: string;
   readonly client?: string;
+  readonly closeReason?: CloseReason;
 }
 
 /** A validated list request, as the store receives it. */

@@ -4,7 +4,7 @@ import type { Database } from "better-sqlite3";
  * Schema migrations, in order. The database's `user_version` pragma records how
  * many have been applied; each new one is appended, never edited.
  */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE sessions (
      id           TEXT    NOT NULL PRIMARY KEY,
      user_id      TEXT    NOT NULL,
@@ -21,26 +21,44 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX sessions_by_request_time ON sessions (request_time DESC, id);
    CREATE INDEX sessions_by_user ON sessions (user_id, request_time DESC, id);
    CREATE INDEX sessions_active_by_request_time ON sessions (request_time) WHERE active = 1;`,
+
+  // Lifecycle: token hashes, per-session timeouts, expiry, close reasons, versions.
+  `ALTER TABLE sessions ADD COLUMN close_reason TEXT;
+   ALTER TABLE sessions ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+   ALTER TABLE sessions ADD COLUMN idle_timeout_ms INTEGER NOT NULL DEFAULT 1800000;
+   ALTER TABLE sessions ADD COLUMN absolute_timeout_ms INTEGER NOT NULL DEFAULT 86400000;
+   ALTER TABLE sessions ADD COLUMN expire_time INTEGER;
+   ALTER TABLE sessions ADD COLUMN last_address TEXT NOT NULL DEFAULT '';
+   ALTER TABLE sessions ADD COLUMN last_client TEXT NOT NULL DEFAULT '';
+   ALTER TABLE sessions ADD COLUMN token_hash BLOB;
+   ALTER TABLE sessions ADD COLUMN token_time INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE sessions ADD COLUMN prev_token_hash BLOB;
+   ALTER TABLE sessions ADD COLUMN prev_token_valid_until INTEGER NOT NULL DEFAULT 0;
+   UPDATE sessions SET expire_time = min(open_time + absolute_timeout_ms, request_time + idle_timeout_ms)
+     WHERE active = 1;
+   DROP INDEX sessions_active_by_request_time;
+   CREATE INDEX sessions_active_by_expire_time ON sessions (expire_time) WHERE active = 1;
+   CREATE INDEX sessions_closed_by_close_time ON sessions (close_time) WHERE active = 0;`,
 ];
 
 /** The schema version this code expects. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /**
- * Brings the schema up to date in one transaction. Refuses a database written
+ * Brings the schema up to date (or to `target`, for tests) in one transaction. Refuses a database written
  * by a newer version of the service rather than guess at its schema.
  */
-export function migrate(db: Database): void {
+export function migrate(db: Database, target = SCHEMA_VERSION): void {
   db.transaction(() => {
     const current = db.pragma("user_version", { simple: true }) as number;
-    if (current > SCHEMA_VERSION) {
+    if (current > target) {
       throw new Error(
-        `database schema version ${current} is newer than this server supports (${SCHEMA_VERSION})`,
+        `database schema version ${current} is newer than this server supports (${target})`,
       );
     }
-    for (const sql of MIGRATIONS.slice(current)) {
+    for (const sql of MIGRATIONS.slice(current, target)) {
       db.exec(sql);
     }
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    db.pragma(`user_version = ${Math.max(current, target)}`);
   }).immediate();
 }

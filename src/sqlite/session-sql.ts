@@ -1,30 +1,75 @@
 import type { SessionFilter } from "../session/session.js";
 import { ALL_COLUMNS, INFO_COLUMNS } from "./session-row.js";
 
-/** Closes up to @limit active sessions idle since before @idleSince, oldest first. */
-export const CLOSE_IDLE_SQL = `UPDATE sessions
-  SET active = 0, close_time = @closeTime, user_json = NULL, data_json = NULL
+/** SQL for a session's expiry after activity at @requestTime. */
+const EXPIRY_AFTER_ACTIVITY = "min(open_time + absolute_timeout_ms, @requestTime + idle_timeout_ms)";
+
+/** The assignments that close a session at @closeTime. */
+const CLOSE_ASSIGNMENTS = `active = 0, close_time = @closeTime, expire_time = NULL,
+  user_json = NULL, data_json = NULL, version = version + 1`;
+
+/** Why an expired session closes: its absolute deadline first, else idle. */
+const EXPIRED_REASON = `CASE WHEN open_time + absolute_timeout_ms <= @closeTime
+  THEN 'expired_absolute' ELSE 'expired_idle' END`;
+
+export const INSERT_SQL = `INSERT INTO sessions (${ALL_COLUMNS}, expire_time, token_hash, token_time)
+  VALUES (@id, @user_id, @user_name, @active, @open_time, @close_time, @close_reason, @request_time,
+          @address, @client, @version, @idle_timeout_ms, @absolute_timeout_ms, @last_address,
+          @last_client, @user_json, @data_json,
+          min(@open_time + @absolute_timeout_ms, @request_time + @idle_timeout_ms),
+          @token_hash, @token_time)`;
+
+/** Active, unexpired sessions of @userId (and of @client, for a client-scoped limit). */
+export const countLiveSql = (byClient: boolean) =>
+  `SELECT count(*) AS n FROM sessions
+   WHERE user_id = @userId AND active = 1 AND expire_time > @now
+   ${byClient ? "AND client = @client" : ""}`;
+
+/** The @n sessions a limit evicts first. */
+export const evictionVictimsSql = (byClient: boolean, leastRecentlyUsed: boolean) =>
+  `SELECT id FROM sessions
+   WHERE user_id = @userId AND active = 1 AND expire_time > @now
+   ${byClient ? "AND client = @client" : ""}
+   ORDER BY ${leastRecentlyUsed ? "request_time" : "open_time"}, id LIMIT @n`;
+
+export const UPDATE_CONTENT_SQL = `UPDATE sessions
+  SET request_time = @requestTime,
+      expire_time = ${EXPIRY_AFTER_ACTIVITY},
+      user_json = CASE WHEN @setUser THEN @user ELSE user_json END,
+      data_json = CASE WHEN @setData THEN @data ELSE data_json END,
+      version = version + 1
+  WHERE id = @id AND active = 1 AND (@expectedVersion IS NULL OR version = @expectedVersion)`;
+
+export const TOUCH_SQL = `UPDATE sessions
+  SET request_time = @requestTime, expire_time = ${EXPIRY_AFTER_ACTIVITY},
+      last_address = @address, last_client = @client
+  WHERE id = @id AND active = 1 AND request_time < @requestTime`;
+
+export const ROTATE_TOKEN_SQL = `UPDATE sessions
+  SET prev_token_hash = token_hash, prev_token_valid_until = @previousValidUntil,
+      token_hash = @nextHash, token_time = @requestTime,
+      request_time = max(request_time, @requestTime), expire_time = ${EXPIRY_AFTER_ACTIVITY},
+      last_address = @address, last_client = @client, version = version + 1
+  WHERE id = @id AND active = 1 AND token_hash = @currentHash`;
+
+export const CLOSE_SQL = `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = @reason
+  WHERE id = @id AND active = 1`;
+
+export const CLOSE_IF_EXPIRED_SQL = `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = ${EXPIRED_REASON}
+  WHERE id = @id AND active = 1 AND expire_time <= @closeTime
+  RETURNING close_reason`;
+
+/** Closes up to @limit expired active sessions, soonest expired first. */
+export const CLOSE_EXPIRED_SQL = `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = ${EXPIRED_REASON}
   WHERE id IN (SELECT id FROM sessions
-               WHERE active = 1 AND request_time < @idleSince
-               ORDER BY request_time LIMIT @limit)`;
+               WHERE active = 1 AND expire_time <= @closeTime
+               ORDER BY expire_time LIMIT @limit)`;
 
-/** The statements of a list query: one page (@take, @skip), and the count. */
-export interface ListSql {
-  readonly page: string;
-  readonly count: string;
-  readonly params: Record<string, string | number>;
-}
-
-export function listSql(filter: SessionFilter, includeData: boolean): ListSql {
-  const { where, params } = filterToSql(filter);
-  const columns = includeData ? ALL_COLUMNS : INFO_COLUMNS;
-  return {
-    page: `SELECT ${columns} FROM sessions ${where}
-           ORDER BY request_time DESC, id ASC LIMIT @take OFFSET @skip`,
-    count: `SELECT count(*) AS total FROM sessions ${where}`,
-    params,
-  };
-}
+/** Removes up to @limit sessions closed before @closedBefore. */
+export const PURGE_CLOSED_SQL = `DELETE FROM sessions
+  WHERE id IN (SELECT id FROM sessions
+               WHERE active = 0 AND close_time < @closedBefore
+               ORDER BY close_time LIMIT @limit)`;
 
 /** A WHERE clause with named parameters, built from a filter. */
 export interface FilterSql {
@@ -33,11 +78,12 @@ export interface FilterSql {
 }
 
 /**
- * Translates a filter into SQL. Only the clause shape depends on which fields
- * are set, so at most 2^6 distinct statements are ever prepared.
+ * Translates a filter into SQL, with `extra` conditions ANDed on. Only the
+ * clause shape depends on which fields are set, so few distinct statements
+ * are ever prepared.
  */
-export function filterToSql(filter: SessionFilter): FilterSql {
-  const clauses: string[] = [];
+export function filterToSql(filter: SessionFilter, extra: readonly string[] = []): FilterSql {
+  const clauses: string[] = [...extra];
   const params: Record<string, string | number> = {};
   if (filter.userId !== undefined) {
     clauses.push("user_id = @userId");
@@ -64,5 +110,49 @@ export function filterToSql(filter: SessionFilter): FilterSql {
     clauses.push("client = @client");
     params.client = filter.client;
   }
+  if (filter.closeReason !== undefined) {
+    clauses.push("close_reason = @closeReason");
+    params.closeReason = filter.closeReason;
+  }
   return { where: clauses.length === 0 ? "" : `WHERE ${clauses.join(" AND ")}`, params };
+}
+
+/** The statements of a list query: one page (@take, @skip), and the count. */
+export interface ListSql {
+  readonly page: string;
+  readonly count: string;
+  readonly params: Record<string, string | number>;
+}
+
+export function listSql(filter: SessionFilter, includeData: boolean): ListSql {
+  const { where, params } = filterToSql(filter);
+  const columns = includeData ? ALL_COLUMNS : INFO_COLUMNS;
+  return {
+    page: `SELECT ${columns} FROM sessions ${where}
+           ORDER BY request_time DESC, id ASC LIMIT @take OFFSET @skip`,
+    count: `SELECT count(*) AS total FROM sessions ${where}`,
+    params,
+  };
+}
+
+/** A statement and the parameters its filter needs. */
+export interface FilteredStatement {
+  readonly sql: string;
+  readonly params: Record<string, string | number>;
+}
+
+/** Closes up to @limit active sessions matching a filter (except @exceptId). */
+export function closeMatchingSql(filter: SessionFilter, except: boolean): FilteredStatement {
+  const { where, params } = filterToSql(filter, ["active = 1", ...(except ? ["id <> @exceptId"] : [])]);
+  return {
+    sql: `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = @reason
+          WHERE id IN (SELECT id FROM sessions ${where} LIMIT @limit)`,
+    params,
+  };
+}
+
+/** Counts active sessions matching a filter. */
+export function countActiveSql(filter: SessionFilter): FilteredStatement {
+  const { where, params } = filterToSql(filter, ["active = 1"]);
+  return { sql: `SELECT count(*) AS n FROM sessions ${where}`, params };
 }

@@ -1,18 +1,22 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import type { Session, SessionPage, SessionQuery } from "../session/session.js";
-import type { SessionChange, SessionStore, UpdateOutcome } from "../session/session-store.js";
+import type { CloseReason, Session } from "../session/session.js";
+import type { InsertLimits, InsertOutcome, SessionStore, UpdateOutcome } from "../session/session-store.js";
 import { migrate } from "./migrations.js";
-import { CLOSE_IDLE_SQL, listSql } from "./session-sql.js";
 import {
   ALL_COLUMNS,
+  CREDENTIAL_COLUMNS,
+  INFO_COLUMNS,
+  newSessionRow,
+  rowToCredentials,
   rowToSession,
   rowToSessionInfo,
-  sessionToRow,
   stringifyJson,
+  type CredentialsRow,
   type SessionRow,
 } from "./session-row.js";
+import * as sql from "./session-sql.js";
 
 export interface SqliteSessionStoreOptions {
   /** A file path (its folder is created), or ":memory:". */
@@ -28,8 +32,8 @@ export interface SqliteSessionStoreOptions {
 
 /**
  * The SQLite implementation of the session store. Each method runs as one
- * synchronous transaction, so it is atomic even with other processes writing
- * the same file.
+ * synchronous transaction (writes as BEGIN IMMEDIATE), so it is atomic even
+ * with other processes writing the same file.
  */
 export function createSqliteSessionStore(options: SqliteSessionStoreOptions): SessionStore {
   if (options.path !== ":memory:") {
@@ -46,104 +50,151 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     throw error;
   }
 
-  const insert = db.prepare(
-    `INSERT INTO sessions (${ALL_COLUMNS}) VALUES
-     (@id, @user_id, @user_name, @active, @open_time, @close_time, @request_time,
-      @address, @client, @user_json, @data_json)`,
-  );
-  const selectById = db.prepare<[string], SessionRow>(
-    `SELECT ${ALL_COLUMNS} FROM sessions WHERE id = ?`,
-  );
-  const updateContent = db.prepare<[number, number, string | null, number, string | null, string]>(
-    `UPDATE sessions
-     SET request_time = ?,
-         user_json = CASE WHEN ? THEN ? ELSE user_json END,
-         data_json = CASE WHEN ? THEN ? ELSE data_json END
-     WHERE id = ? AND active = 1`,
-  );
-  const closeById = db.prepare<[number, string]>(
-    `UPDATE sessions SET active = 0, close_time = ?, user_json = NULL, data_json = NULL
-     WHERE id = ? AND active = 1`,
-  );
-  const closeIdle = db.prepare<[{ closeTime: number; idleSince: number; limit: number }]>(
-    CLOSE_IDLE_SQL,
-  );
-  const deleteById = db.prepare<[string]>("DELETE FROM sessions WHERE id = ?");
-
-  const listStatements = new Map<string, Database.Statement>();
-  const prepareList = (sql: string) => {
-    let statement = listStatements.get(sql);
+  const statements = new Map<string, Database.Statement>();
+  /** Prepares each distinct SQL text once. */
+  const prepare = (text: string) => {
+    let statement = statements.get(text);
     if (statement === undefined) {
-      statement = db.prepare(sql);
-      listStatements.set(sql, statement);
+      statement = db.prepare(text);
+      statements.set(text, statement);
     }
     return statement;
   };
-
+  const selectById = db.prepare<[string], SessionRow>(`SELECT ${ALL_COLUMNS} FROM sessions WHERE id = ?`);
   const getRow = (id: string) => selectById.get(id);
+  const getSession = (id: string) => {
+    const row = getRow(id);
+    return row === undefined ? undefined : rowToSession(row);
+  };
+  const closeOne = (id: string, closeTime: number, reason: CloseReason) =>
+    prepare(sql.CLOSE_SQL).run({ id, closeTime, reason }).changes;
 
-  const list = db.transaction((query: SessionQuery): SessionPage => {
-    const { page, count, params } = listSql(query.filter, query.includeData);
-    const rows = prepareList(page).all({ ...params, take: query.take, skip: query.skip }) as SessionRow[];
-    const items = rows.map(query.includeData ? rowToSession : rowToSessionInfo);
-    if (!query.includeTotal) {
-      return { items };
-    }
-    const counted = prepareList(count).get(params) as { total: number };
-    return { items, total: counted.total };
-  });
-
-  const update = db.transaction(
-    (id: string, change: SessionChange, requestTime: number): UpdateOutcome => {
-      const hasUser = change.user !== undefined ? 1 : 0;
-      const hasData = change.data !== undefined ? 1 : 0;
-      const result = updateContent.run(
-        requestTime,
-        hasUser,
-        change.user === undefined ? null : stringifyJson(change.user),
-        hasData,
-        change.data === undefined ? null : stringifyJson(change.data),
-        id,
-      );
-      const row = getRow(id);
-      if (row === undefined) return { status: "not_found" };
-      const session = rowToSession(row);
-      return result.changes === 1 ? { status: "updated", session } : { status: "closed", session };
+  const insert = db.transaction(
+    (session: Session, tokenHash: Uint8Array, { limits, policy }: InsertLimits, now: number): InsertOutcome => {
+      const evictedIds: string[] = [];
+      for (const limit of limits) {
+        const byClient = limit.client !== undefined;
+        const scope = { userId: session.userId, now, ...(byClient && { client: limit.client }) };
+        const { n: live } = prepare(sql.countLiveSql(byClient)).get(scope) as { n: number };
+        if (live < limit.max) continue;
+        if (policy === "deny") return { status: "limit_reached", limit };
+        const victims = prepare(
+          sql.evictionVictimsSql(byClient, policy === "evict_least_recently_used"),
+        ).all({ ...scope, n: live - limit.max + 1 }) as { id: string }[];
+        for (const { id } of victims) {
+          closeOne(id, now, "evicted");
+          evictedIds.push(id);
+        }
+      }
+      prepare(sql.INSERT_SQL).run(newSessionRow(session, tokenHash));
+      return { status: "inserted", evictedIds };
     },
   );
 
-  const close = db.transaction((id: string, closeTime: number): Session | undefined => {
-    closeById.run(closeTime, id);
-    const row = getRow(id);
-    return row === undefined ? undefined : rowToSession(row);
+  const list = db.transaction((query: Parameters<SessionStore["list"]>[0]) => {
+    const { page, count, params } = sql.listSql(query.filter, query.includeData);
+    const rows = prepare(page).all({ ...params, take: query.take, skip: query.skip }) as SessionRow[];
+    const items = rows.map(query.includeData ? rowToSession : rowToSessionInfo);
+    if (!query.includeTotal) return { items };
+    const { total } = prepare(count).get(params) as { total: number };
+    return { items, total };
   });
 
-  const remove = db.transaction((id: string): Session | undefined => {
-    const row = getRow(id);
-    if (row === undefined) return undefined;
-    deleteById.run(id);
-    return rowToSession(row);
+  const update = db.transaction(
+    (...[id, change, requestTime, expectedVersion]: Parameters<SessionStore["update"]>): UpdateOutcome => {
+      const { changes } = prepare(sql.UPDATE_CONTENT_SQL).run({
+        id,
+        requestTime,
+        expectedVersion: expectedVersion ?? null,
+        setUser: change.user !== undefined ? 1 : 0,
+        user: change.user === undefined ? null : stringifyJson(change.user),
+        setData: change.data !== undefined ? 1 : 0,
+        data: change.data === undefined ? null : stringifyJson(change.data),
+      });
+      const session = getSession(id);
+      if (session === undefined) return { status: "not_found" };
+      if (changes === 1) return { status: "updated", session };
+      return session.active ? { status: "version_mismatch", session } : { status: "closed", session };
+    },
+  );
+
+  const close = db.transaction((id: string, closeTime: number, reason: CloseReason) => {
+    closeOne(id, closeTime, reason);
+    return getSession(id);
   });
+
+  const remove = db.transaction((id: string) => {
+    const session = getSession(id);
+    if (session !== undefined) prepare("DELETE FROM sessions WHERE id = ?").run(id);
+    return session;
+  });
+
+  const selectForValidation = (includeData: boolean) =>
+    prepare(`SELECT ${includeData ? ALL_COLUMNS : INFO_COLUMNS}, ${CREDENTIAL_COLUMNS} FROM sessions WHERE id = ?`);
 
   return {
-    async insert(session) {
-      insert.run(sessionToRow(session));
+    async insert(session, tokenHash, limits, now) {
+      return insert.immediate(session, tokenHash, limits, now);
     },
     async get(id) {
-      const row = getRow(id);
-      return row === undefined ? undefined : rowToSession(row);
+      return getSession(id);
+    },
+    async getForValidation(id, includeData) {
+      const row = selectForValidation(includeData).get(id) as (SessionRow & CredentialsRow) | undefined;
+      if (row === undefined) return undefined;
+      return {
+        session: includeData ? rowToSession(row) : rowToSessionInfo(row),
+        credentials: rowToCredentials(row),
+      };
     },
     async list(query) {
       return list(query);
     },
-    async update(id, change, requestTime) {
-      return update.immediate(id, change, requestTime);
+    async update(id, change, requestTime, expectedVersion) {
+      return update.immediate(id, change, requestTime, expectedVersion);
     },
-    async close(id, closeTime) {
-      return close.immediate(id, closeTime);
+    async touch(id, requestTime, seen) {
+      prepare(sql.TOUCH_SQL).run({ id, requestTime, ...seen });
     },
-    async closeIdle(idleSince, closeTime, limit) {
-      return closeIdle.run({ closeTime, idleSince, limit }).changes;
+    async rotateToken(id, rotation, seen) {
+      const { changes } = prepare(sql.ROTATE_TOKEN_SQL).run({
+        id,
+        currentHash: rotation.currentHash,
+        nextHash: rotation.nextHash,
+        requestTime: rotation.now,
+        previousValidUntil: rotation.previousValidUntil,
+        ...seen,
+      });
+      return changes === 1;
+    },
+    async close(id, closeTime, reason) {
+      return close.immediate(id, closeTime, reason);
+    },
+    async closeIfExpired(id, now) {
+      const row = prepare(sql.CLOSE_IF_EXPIRED_SQL).get({ id, closeTime: now }) as
+        | { close_reason: CloseReason }
+        | undefined;
+      return row?.close_reason;
+    },
+    async closeExpired(now, limit) {
+      return prepare(sql.CLOSE_EXPIRED_SQL).run({ closeTime: now, limit }).changes;
+    },
+    async closeMatching(filter, reason, now, limit, exceptId) {
+      const statement = sql.closeMatchingSql(filter, exceptId !== undefined);
+      return prepare(statement.sql).run({
+        ...statement.params,
+        reason,
+        closeTime: now,
+        limit,
+        ...(exceptId !== undefined && { exceptId }),
+      }).changes;
+    },
+    async countActive(filter) {
+      const statement = sql.countActiveSql(filter);
+      return (prepare(statement.sql).get(statement.params) as { n: number }).n;
+    },
+    async purgeClosed(closedBefore, limit) {
+      return prepare(sql.PURGE_CLOSED_SQL).run({ closedBefore, limit }).changes;
     },
     async delete(id) {
       return remove.immediate(id);

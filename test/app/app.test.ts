@@ -36,18 +36,27 @@ describe("the app", () => {
     await second.stop();
   });
 
-  it("closes expired sessions on its own schedule", async () => {
-    const server = await startTestServer({ sweepIntervalMs: 20, idleTimeoutMs: 1000 });
+  it("closes expired sessions and purges old ones on its own schedule", async () => {
+    const server = await startTestServer({
+      sweepIntervalMs: 20,
+      retentionMs: 5000,
+      sessions: { idleTimeoutMs: 2000, touchIntervalMs: 0 },
+    });
     const client = connectJsonHttp1(server.app.httpPort);
     try {
       const { session } = await client.call("openSession", { userId: "u1" });
-      server.clock.advance(1001);
+      server.clock.advance(2000);
       await expect
-        .poll(async () => (await client.call("getSessionById", { id: session!.id })).session!.active, {
+        .poll(async () => (await client.call("getSessionById", { id: session!.id })).session!.closeReason, {
           timeout: 5000,
         })
-        .toBe(false);
-      expect(server.logs).toContainEqual(expect.objectContaining({ msg: "closed expired sessions", closed: 1 }));
+        .toBe("CLOSE_REASON_EXPIRED_IDLE");
+      server.clock.advance(5001);
+      await expect
+        .poll(async () => (await client.call("getSessions", { total: true })).total, { timeout: 5000 })
+        .toBe(0);
+      expect(server.logs).toContainEqual(expect.objectContaining({ msg: "swept sessions", closed: 1, purged: 0 }));
+      expect(server.logs).toContainEqual(expect.objectContaining({ msg: "swept sessions", closed: 0, purged: 1 }));
     } finally {
       await server.stop();
     }

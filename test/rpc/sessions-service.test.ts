@@ -44,7 +44,9 @@ describe.each(CLIENTS)("SessionsService via $name", ({ make }) => {
     (await call("openSession", { userId: "u1", ...request })).session!;
 
   beforeEach(async () => {
-    server = await startTestServer({ idleTimeoutMs: 24 * HOUR, maxPageSize: 50 });
+    server = await startTestServer({
+      sessions: { idleTimeoutMs: 24 * HOUR, absoluteTimeoutMs: 7 * 24 * HOUR, maxPageSize: 50 },
+    });
     client = make(server);
   });
   afterEach(async () => {
@@ -53,9 +55,9 @@ describe.each(CLIENTS)("SessionsService via $name", ({ make }) => {
   });
 
   describe("OpenSession", () => {
-    it("opens an active session stamped with the current time", async () => {
+    it("opens an active session stamped with the current time, with a secret token", async () => {
       const now = server.clock.now();
-      const session = await open({
+      const { session, token, evictedSessionIds } = await call("openSession", {
         userId: "u1",
         userName: "Ann",
         address: "10.0.0.1",
@@ -74,7 +76,15 @@ describe.each(CLIENTS)("SessionsService via $name", ({ make }) => {
         client: "web",
         user: { name: "Ann", roles: ["admin"] },
         data: { cart: [1, 2], theme: "dark", n: 1.5, ok: true, none: null },
+        version: 1,
+        expireTime: now + 24 * HOUR,
+        idleTimeout: 24 * HOUR,
+        absoluteTimeout: 7 * 24 * HOUR,
+        lastAddress: "",
+        lastClient: "",
       });
+      expect(token).toMatch(new RegExp(`^${session!.id}\\.[A-Za-z0-9_-]{43}$`));
+      expect(evictedSessionIds).toEqual([]);
     });
 
     it("gives every session a different id", async () => {
@@ -144,7 +154,13 @@ describe.each(CLIENTS)("SessionsService via $name", ({ make }) => {
       const opened = await open({ user: { a: 1 }, data: { old: true } });
       server.clock.advance(5000);
       const { session } = await call("storeSessionData", { id: opened.id, data: { new: [1] } });
-      expect(session).toEqual({ ...opened, data: { new: [1] }, requestTime: opened.requestTime + 5000 });
+      expect(session).toEqual({
+        ...opened,
+        data: { new: [1] },
+        requestTime: opened.requestTime + 5000,
+        expireTime: opened.expireTime! + 5000,
+        version: 2,
+      });
       expect((await call("getSessionById", { id: opened.id })).session).toEqual(session);
     });
 
@@ -182,7 +198,13 @@ describe.each(CLIENTS)("SessionsService via $name", ({ make }) => {
       const opened = await open({ user: { v: 1 }, data: "d" });
       server.clock.advance(7000);
       const { session } = await call("updateSessionUser", { id: opened.id, user: { v: 2 } });
-      expect(session).toEqual({ ...opened, user: { v: 2 }, requestTime: opened.requestTime + 7000 });
+      expect(session).toEqual({
+        ...opened,
+        user: { v: 2 },
+        requestTime: opened.requestTime + 7000,
+        expireTime: opened.expireTime! + 7000,
+        version: 2,
+      });
     });
 
     it("refuses a request without user", async () => {
@@ -210,8 +232,14 @@ describe.each(CLIENTS)("SessionsService via $name", ({ make }) => {
       const opened = await open({ user: { a: 1 }, data: { b: 2 } });
       server.clock.advance(3000);
       const { session } = await call("closeSession", { id: opened.id });
-      const { user: _user, data: _data, ...rest } = opened;
-      expect(session).toEqual({ ...rest, active: false, closeTime: opened.openTime + 3000 });
+      const { user: _user, data: _data, expireTime: _expireTime, ...rest } = opened;
+      expect(session).toEqual({
+        ...rest,
+        active: false,
+        closeTime: opened.openTime + 3000,
+        closeReason: "CLOSE_REASON_LOGOUT",
+        version: 2,
+      });
     });
 
     it("returns a closed session unchanged", async () => {
@@ -227,21 +255,26 @@ describe.each(CLIENTS)("SessionsService via $name", ({ make }) => {
   });
 
   describe("CloseExpiredSessions", () => {
-    it("closes exactly the active sessions idle for longer than the idle timeout", async () => {
-      const idle = await open(); // request_time T
+    it("closes exactly the active sessions whose expire_time has come", async () => {
+      const idle = await open(); // expires at T + 24 h
       server.clock.advance(1);
-      const atLimit = await open(); // T + 1
+      const later = await open(); // expires at T + 24 h + 1
       server.clock.advance(1);
-      const fresh = await open(); // T + 2
-      await call("closeSession", { id: fresh.id });
-      server.clock.set(idle.requestTime + 24 * HOUR + 1); // idle is 1 ms past; atLimit exactly at
+      const closed = await open();
+      await call("closeSession", { id: closed.id });
+      server.clock.set(idle.expireTime!);
       expect((await call("closeExpiredSessions")).closedCount).toBe(1);
       const after = async (id: string) => (await call("getSessionById", { id })).session!;
-      expect(await after(idle.id)).toMatchObject({ active: false, closeTime: server.clock.now() });
-      expect((await after(atLimit.id)).active).toBe(true);
+      expect(await after(idle.id)).toMatchObject({
+        active: false,
+        closeTime: server.clock.now(),
+        closeReason: "CLOSE_REASON_EXPIRED_IDLE",
+      });
+      expect((await after(later.id)).active).toBe(true);
       expect((await call("closeExpiredSessions")).closedCount).toBe(0);
       server.clock.advance(1);
       expect((await call("closeExpiredSessions")).closedCount).toBe(1);
+      expect((await after(closed.id)).closeReason).toBe("CLOSE_REASON_LOGOUT");
     });
   });
 

@@ -4,9 +4,11 @@ import { createJsonLogger } from "../../src/logger.js";
 import { sessionsRoutes } from "../../src/rpc/connect-handler.js";
 import { createSessionsService } from "../../src/rpc/sessions-service.js";
 import { createSessionController } from "../../src/session/session-controller.js";
+import { DEFAULT_SESSION_POLICY } from "../../src/session/session-policy.js";
 import type { SessionStore } from "../../src/session/session-store.js";
+import { createTokenHasher } from "../../src/session/session-token.js";
 import { createSqliteSessionStore } from "../../src/sqlite/sqlite-session-store.js";
-import { SessionsService } from "../../gen/sessions/v1/sessions_pb.js";
+import { ErrorDetailSchema, ErrorReason, SessionsService } from "../../gen/sessions/v1/sessions_pb.js";
 import { FakeClock } from "../support/fake-clock.js";
 
 /** The production service and routes, in memory, over a store that fails. */
@@ -16,10 +18,8 @@ function serviceOver(store: SessionStore) {
   const controller = createSessionController({
     store,
     clock: new FakeClock(),
-    idleTimeoutMs: 60_000,
-    maxPageSize: 100,
-    maxDataBytes: 65536,
-    maxUserBytes: 65536,
+    policy: DEFAULT_SESSION_POLICY,
+    hasher: createTokenHasher(),
   });
   const transport = createRouterTransport(sessionsRoutes(createSessionsService(controller, logger)));
   return { client: createClient(SessionsService, transport), logs };
@@ -44,6 +44,19 @@ describe("status mapping", () => {
         procedure: "/sessions.v1.SessionsService/GetSessionById",
         err: expect.objectContaining({ message: expect.stringContaining("SQLITE_CORRUPT") }),
       }),
+    ]);
+    await store.dispose();
+  });
+
+  it("sends a domain error's reason as an ErrorDetail", async () => {
+    const store = createSqliteSessionStore({ path: ":memory:" });
+    const { client } = serviceOver(store);
+    const error = await client
+      .validateSession({ token: "not a token" })
+      .then(() => undefined, (e: unknown) => ConnectError.from(e));
+    expect(error?.code).toBe(Code.Unauthenticated);
+    expect(error?.findDetails(ErrorDetailSchema)).toEqual([
+      expect.objectContaining({ reason: ErrorReason.TOKEN_UNKNOWN }),
     ]);
     await store.dispose();
   });

@@ -2,7 +2,7 @@ import Database from "better-sqlite3";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { SCHEMA_VERSION } from "../../src/sqlite/migrations.js";
-import { CLOSE_IDLE_SQL, listSql } from "../../src/sqlite/session-sql.js";
+import { CLOSE_EXPIRED_SQL, listSql } from "../../src/sqlite/session-sql.js";
 import { createSqliteSessionStore } from "../../src/sqlite/sqlite-session-store.js";
 import { describeStoreContract, sessionRecord } from "../support/store-contract.js";
 import { tempDir } from "../support/test-server.js";
@@ -30,7 +30,7 @@ describe("SQLite session store on a file", () => {
     const path = newDbPath();
     const session = sessionRecord();
     const first = createSqliteSessionStore({ path });
-    await first.insert(session);
+    await first.insert(session, Buffer.alloc(32), { limits: [], policy: "deny" }, session.openTime);
     await first.dispose();
     const second = createSqliteSessionStore({ path });
     expect(await second.get(session.id)).toEqual(session);
@@ -72,12 +72,12 @@ describe("SQLite session store on a file", () => {
     db.close();
   });
 
-  it("finds idle sessions to close through the partial index of active sessions", async () => {
+  it("finds expired sessions to close through the partial index of active sessions", async () => {
     const path = newDbPath();
     await createSqliteSessionStore({ path }).dispose();
     const db = new Database(path, { readonly: true });
-    expect(explain(db, CLOSE_IDLE_SQL, { closeTime: 1, idleSince: 1, limit: 10 })).toMatch(
-      /USING INDEX sessions_active_by_request_time/,
+    expect(explain(db, CLOSE_EXPIRED_SQL, { closeTime: 1, limit: 10 })).toMatch(
+      /USING INDEX sessions_active_by_expire_time/,
     );
     db.close();
   });

@@ -1,5 +1,15 @@
-import { create, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
-import { timestampFromMs, timestampMs, ValueSchema, type Timestamp, type Value } from "@bufbuild/protobuf/wkt";
+import { create, fromBinary, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
+import {
+  durationFromMs,
+  durationMs,
+  timestampFromMs,
+  timestampMs,
+  ValueSchema,
+  type Duration,
+  type Timestamp,
+  type Value,
+} from "@bufbuild/protobuf/wkt";
 import { createClient, ConnectError, type Transport } from "@connectrpc/connect";
 import {
   createConnectTransport,
@@ -9,14 +19,21 @@ import {
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { fileURLToPath } from "node:url";
-import { SessionsService } from "../../gen/sessions/v1/sessions_pb.js";
+import {
+  CloseReasonSchema,
+  ErrorDetailSchema,
+  ErrorReasonSchema,
+  SessionsService,
+} from "../../gen/sessions/v1/sessions_pb.js";
 
 /** The RPCs, by their local (camelCase) names. */
 export type MethodName = keyof typeof SessionsService.method;
 
 /**
  * A request in test-friendly form: proto JSON field names, `user` and `data`
- * as plain JSON (undefined = unset), and filter times as milliseconds.
+ * as plain JSON (undefined = unset), filter times, idleTimeout and
+ * absoluteTimeout as milliseconds, expectedVersion as a number, and enums by
+ * their proto names ("CLOSE_REASON_REVOKED").
  */
 export type TestRequest = {
   [key: string]: unknown;
@@ -36,6 +53,14 @@ export interface TestSession {
   client: string;
   user?: JsonValue;
   data?: JsonValue;
+  version: number;
+  expireTime?: number;
+  /** The proto enum value's name; absent when unspecified. */
+  closeReason?: string;
+  idleTimeout: number;
+  absoluteTimeout: number;
+  lastAddress: string;
+  lastClient: string;
 }
 
 export interface TestResponse {
@@ -43,14 +68,25 @@ export interface TestResponse {
   sessions?: TestSession[];
   total?: number;
   closedCount?: number;
+  token?: string;
+  newToken?: string;
+  evictedSessionIds?: string[];
 }
 
-/** A failed call: the status code (gRPC numbering) and message. */
+/** A failed call: the status code (gRPC numbering), message and ErrorDetail reason. */
 export class RpcError extends Error {
-  constructor(readonly code: number, message: string) {
+  constructor(
+    readonly code: number,
+    message: string,
+    /** The ErrorReason value's proto name, e.g. "ERROR_REASON_TOKEN_UNKNOWN", if one came. */
+    readonly reason?: string,
+  ) {
     super(message);
   }
 }
+
+const enumName = (schema: typeof CloseReasonSchema | typeof ErrorReasonSchema, value: number) =>
+  schema.values.find((v) => v.number === value)?.name;
 
 /** A client of one port and protocol, normalised so tests can run on any. */
 export interface TestClient {
@@ -91,7 +127,7 @@ export function grpcJsClient(port: number): TestClient {
       const rpcName = SessionsService.method[method].name;
       return new Promise((resolve, reject) => {
         unary[rpcName]?.call(client, toPbjsRequest(request), (err, res) => {
-          if (err) reject(new RpcError(err.code, err.details));
+          if (err) reject(new RpcError(err.code, err.details, reasonFromTrailer(err.metadata)));
           else resolve(normalize(method, res as Record<string, unknown>, fromPbjsSession));
         });
       });
@@ -113,7 +149,9 @@ export function connectClient(name: string, transport: Transport): TestClient {
         return normalize(method, response as Record<string, unknown>, fromEsSession);
       } catch (error) {
         const connectError = ConnectError.from(error);
-        throw new RpcError(connectError.code, connectError.rawMessage);
+        const [detail] = connectError.findDetails(ErrorDetailSchema);
+        const reason = detail === undefined ? undefined : enumName(ErrorReasonSchema, detail.reason);
+        throw new RpcError(connectError.code, connectError.rawMessage, reason);
       }
     },
     close: () => undefined,
@@ -191,11 +229,50 @@ const toPbjsTimestamp = (ms: number) => ({
   nanos: (((ms % 1000) + 1000) % 1000) * 1_000_000,
 });
 
+const toPbjsDuration = (ms: number) => ({
+  seconds: String(Math.floor(ms / 1000)),
+  nanos: (ms % 1000) * 1_000_000,
+});
+
+/**
+ * The ErrorDetail reason in a grpc-status-details-bin trailer: a
+ * google.rpc.Status (details = field 3, each a google.protobuf.Any).
+ */
+function reasonFromTrailer(metadata: grpc.Metadata | undefined): string | undefined {
+  const [bin] = metadata?.get("grpc-status-details-bin") ?? [];
+  if (!(bin instanceof Buffer)) return undefined;
+  const status = new BinaryReader(bin);
+  while (status.pos < status.len) {
+    const [field, wireType] = status.tag();
+    if (field !== 3) {
+      status.skip(wireType);
+      continue;
+    }
+    const any = new BinaryReader(status.bytes());
+    let typeUrl = "";
+    let value: Uint8Array = new Uint8Array();
+    while (any.pos < any.len) {
+      const [anyField, anyWire] = any.tag();
+      if (anyField === 1) typeUrl = any.string();
+      else if (anyField === 2) value = any.bytes();
+      else any.skip(anyWire);
+    }
+    if (typeUrl === `type.googleapis.com/${ErrorDetailSchema.typeName}`) {
+      return enumName(ErrorReasonSchema, fromBinary(ErrorDetailSchema, value).reason);
+    }
+  }
+  return undefined;
+}
+
 function toPbjsRequest(request: TestRequest): Record<string, unknown> {
   const out: Record<string, unknown> = { ...request };
   for (const key of ["user", "data"]) {
     if (request[key] !== undefined) out[key] = toPbjsValue(request[key] as JsonValue);
   }
+  for (const key of ["idleTimeout", "absoluteTimeout"]) {
+    if (typeof request[key] === "number") out[key] = toPbjsDuration(request[key]);
+  }
+  if (typeof request.expectedVersion === "number") out.expectedVersion = String(request.expectedVersion);
   if (request.filter) {
     const filter: Record<string, unknown> = { ...request.filter };
     for (const key of ["fromTime", "toTime"] as const) {
@@ -223,6 +300,13 @@ function fromPbjsSession(s: Record<string, any>): TestSession {
     client: s.client ?? "",
     ...(s.user && { user: fromPbjsValue(s.user) }),
     ...(s.data && { data: fromPbjsValue(s.data) }),
+    version: Number(s.version ?? 0),
+    ...(s.expireTime && { expireTime: time(s.expireTime) }),
+    ...(s.closeReason && s.closeReason !== "CLOSE_REASON_UNSPECIFIED" && { closeReason: s.closeReason as string }),
+    idleTimeout: s.idleTimeout ? time(s.idleTimeout) : 0,
+    absoluteTimeout: s.absoluteTimeout ? time(s.absoluteTimeout) : 0,
+    lastAddress: s.lastAddress ?? "",
+    lastClient: s.lastClient ?? "",
   };
 }
 
@@ -233,11 +317,18 @@ function toEsRequest(request: TestRequest): Record<string, unknown> {
   for (const key of ["user", "data"]) {
     if (request[key] !== undefined) out[key] = fromJson(ValueSchema, request[key] as JsonValue);
   }
+  for (const key of ["idleTimeout", "absoluteTimeout"]) {
+    if (typeof request[key] === "number") out[key] = durationFromMs(request[key]);
+  }
+  if (typeof request.expectedVersion === "number") out.expectedVersion = BigInt(request.expectedVersion);
   if (request.filter) {
     const filter: Record<string, unknown> = { ...request.filter };
     for (const key of ["fromTime", "toTime"] as const) {
       const ms = request.filter[key];
       if (ms !== undefined) filter[key] = timestampFromMs(ms);
+    }
+    if (typeof request.filter.closeReason === "string") {
+      filter.closeReason = CloseReasonSchema.values.find((v) => v.name === request.filter!.closeReason)?.number;
     }
     out.filter = filter;
   }
@@ -257,6 +348,13 @@ function fromEsSession(s: Record<string, any>): TestSession {
     client: s.client,
     ...(s.user && { user: toJson(ValueSchema, s.user as Value) }),
     ...(s.data && { data: toJson(ValueSchema, s.data as Value) }),
+    version: Number(s.version),
+    ...(s.expireTime && { expireTime: timestampMs(s.expireTime as Timestamp) }),
+    ...(s.closeReason && { closeReason: enumName(CloseReasonSchema, s.closeReason as number) }),
+    idleTimeout: durationMs(s.idleTimeout as Duration),
+    absoluteTimeout: durationMs(s.absoluteTimeout as Duration),
+    lastAddress: s.lastAddress,
+    lastClient: s.lastClient,
   };
 }
 
@@ -273,7 +371,20 @@ function normalize(
         ...(res.total !== undefined && { total: res.total as number }),
       };
     case "closeExpiredSessions":
+    case "closeUserSessions":
+    case "closeSessions":
       return { closedCount: (res.closedCount ?? 0) as number };
+    case "openSession":
+      return {
+        session: toSession(res.session as Record<string, any>),
+        token: res.token as string,
+        evictedSessionIds: (res.evictedSessionIds ?? []) as string[],
+      };
+    case "validateSession":
+      return {
+        session: toSession(res.session as Record<string, any>),
+        ...(res.newToken && { newToken: res.newToken as string }),
+      };
     default:
       return { session: toSession(res.session as Record<string, any>) };
   }

@@ -1,11 +1,14 @@
+import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Session, SessionQuery } from "../../src/session/session.js";
 import { newSessionId } from "../../src/session/session-id.js";
-import type { SessionStore } from "../../src/session/session-store.js";
+import type { InsertLimits, SessionStore } from "../../src/session/session-store.js";
 
-const T = Date.UTC(2026, 0, 1);
+export const T = Date.UTC(2026, 0, 1);
+const MINUTE = 60_000;
+const NO_LIMITS: InsertLimits = { limits: [], policy: "deny" };
 
-/** A session record with defaults; `overrides` wins. */
+/** A session record with defaults (30 min idle, 24 h absolute); `overrides` wins. */
 export function sessionRecord(overrides: Partial<Session> = {}): Session {
   return {
     id: newSessionId(),
@@ -14,14 +17,22 @@ export function sessionRecord(overrides: Partial<Session> = {}): Session {
     active: true,
     openTime: T,
     closeTime: null,
+    closeReason: null,
     requestTime: T,
     address: "10.0.0.1",
     client: "web",
+    version: 1,
+    idleTimeoutMs: 30 * MINUTE,
+    absoluteTimeoutMs: 24 * 60 * MINUTE,
+    lastAddress: "",
+    lastClient: "",
     user: { name: "User One" },
     data: { cart: [1, 2, 3] },
     ...overrides,
   };
 }
+
+const hash = () => randomBytes(32);
 
 const query = (overrides: Partial<SessionQuery> = {}): SessionQuery => ({
   filter: {},
@@ -39,6 +50,13 @@ const query = (overrides: Partial<SessionQuery> = {}): SessionQuery => ({
 export function describeStoreContract(name: string, createStore: () => SessionStore): void {
   describe(`SessionStore contract: ${name}`, () => {
     let store: SessionStore;
+    const add = async (session: Session, tokenHash: Uint8Array = hash()) => {
+      expect(await store.insert(session, tokenHash, NO_LIMITS, session.openTime)).toEqual({
+        status: "inserted",
+        evictedIds: [],
+      });
+      return session;
+    };
     beforeEach(() => {
       store = createStore();
     });
@@ -46,82 +64,248 @@ export function describeStoreContract(name: string, createStore: () => SessionSt
       await store.dispose();
     });
 
-    it("returns an inserted session as it was given, JSON content included", async () => {
-      const session = sessionRecord({
-        user: { nested: { list: [1, "a", true, null] } },
-        data: "just a string",
+    describe("insert and get", () => {
+      it("returns an inserted session as it was given, JSON content included", async () => {
+        const session = await add(sessionRecord({ user: { nested: [1, "a", true, null] }, data: "text" }));
+        expect(await store.get(session.id)).toEqual(session);
       });
-      await store.insert(session);
-      expect(await store.get(session.id)).toEqual(session);
+
+      it("keeps null user and data as null", async () => {
+        const session = await add(sessionRecord({ user: null, data: null }));
+        expect(await store.get(session.id)).toEqual(session);
+      });
+
+      it("returns undefined for an unknown id", async () => {
+        expect(await store.get(newSessionId())).toBeUndefined();
+        expect(await store.getForValidation(newSessionId(), true)).toBeUndefined();
+      });
+
+      it("refuses a second session with the same id", async () => {
+        const session = await add(sessionRecord());
+        await expect(store.insert(sessionRecord({ id: session.id }), hash(), NO_LIMITS, T)).rejects.toThrow();
+        expect(await store.get(session.id)).toEqual(session);
+      });
+
+      it("returns the token hash for validation, and content only when asked", async () => {
+        const tokenHash = hash();
+        const session = await add(sessionRecord(), tokenHash);
+        const full = await store.getForValidation(session.id, true);
+        expect(full?.session).toEqual(session);
+        expect(full?.credentials).toEqual({
+          tokenHash: Buffer.from(tokenHash),
+          tokenTime: T,
+          previousTokenHash: null,
+          previousTokenValidUntil: 0,
+        });
+        const lean = await store.getForValidation(session.id, false);
+        expect(lean?.session).not.toHaveProperty("data");
+        expect(lean?.session).not.toHaveProperty("user");
+      });
     });
 
-    it("keeps null user and data as null", async () => {
-      const session = sessionRecord({ user: null, data: null });
-      await store.insert(session);
-      expect(await store.get(session.id)).toEqual(session);
+    describe("session limits on insert", () => {
+      const three = async (client = "web") => {
+        const sessions = [];
+        for (let i = 0; i < 3; i++) {
+          // Opened oldest first; used most recently in the reverse order.
+          sessions.push(await add(sessionRecord({ openTime: T + i, requestTime: T + 10 - i, client })));
+        }
+        return sessions;
+      };
+
+      it("denies a session over the limit and inserts nothing", async () => {
+        await three();
+        const extra = sessionRecord({ openTime: T + 20, requestTime: T + 20 });
+        const outcome = await store.insert(extra, hash(), { limits: [{ max: 3 }], policy: "deny" }, T + 20);
+        expect(outcome).toEqual({ status: "limit_reached", limit: { max: 3 } });
+        expect(await store.get(extra.id)).toBeUndefined();
+        expect(await store.countActive({ userId: "u1" })).toBe(3);
+      });
+
+      it("evicts the oldest sessions to make room", async () => {
+        const [oldest, second] = await three();
+        const extra = sessionRecord({ openTime: T + 20, requestTime: T + 20 });
+        const outcome = await store.insert(extra, hash(), { limits: [{ max: 2 }], policy: "evict_oldest" }, T + 20);
+        expect(outcome).toEqual({ status: "inserted", evictedIds: [oldest!.id, second!.id] });
+        expect(await store.get(oldest!.id)).toMatchObject({ active: false, closeReason: "evicted", closeTime: T + 20 });
+        expect(await store.countActive({ userId: "u1" })).toBe(2);
+      });
+
+      it("evicts the least recently used sessions to make room", async () => {
+        const sessions = await three();
+        const extra = sessionRecord({ openTime: T + 20, requestTime: T + 20 });
+        const outcome = await store.insert(
+          extra,
+          hash(),
+          { limits: [{ max: 3 }], policy: "evict_least_recently_used" },
+          T + 20,
+        );
+        expect(outcome).toEqual({ status: "inserted", evictedIds: [sessions[2]!.id] });
+      });
+
+      it("counts only the client's sessions against a client limit, and not other users'", async () => {
+        await three("web");
+        await add(sessionRecord({ userId: "someone else", client: "ios" }));
+        const ios = sessionRecord({ client: "ios", openTime: T + 20, requestTime: T + 20 });
+        const limits: InsertLimits = { limits: [{ max: 1, client: "ios" }], policy: "deny" };
+        expect(await store.insert(ios, hash(), limits, T + 20)).toMatchObject({ status: "inserted" });
+        const again = sessionRecord({ client: "ios", openTime: T + 21, requestTime: T + 21 });
+        expect(await store.insert(again, hash(), limits, T + 21)).toEqual({
+          status: "limit_reached",
+          limit: { max: 1, client: "ios" },
+        });
+      });
+
+      it("does not count sessions that have expired but are not yet closed", async () => {
+        await three();
+        const later = T + 31 * MINUTE; // all three are idle-expired
+        const extra = sessionRecord({ openTime: later, requestTime: later });
+        const outcome = await store.insert(extra, hash(), { limits: [{ max: 1 }], policy: "deny" }, later);
+        expect(outcome).toEqual({ status: "inserted", evictedIds: [] });
+      });
     });
 
-    it("returns undefined for an unknown id", async () => {
-      expect(await store.get(newSessionId())).toBeUndefined();
+    describe("update", () => {
+      it("replaces only the given fields, records activity and bumps the version", async () => {
+        const session = await add(sessionRecord());
+        const outcome = await store.update(session.id, { data: { v: 2 } }, T + 10);
+        const expected = { ...session, data: { v: 2 }, requestTime: T + 10, version: 2 };
+        expect(outcome).toEqual({ status: "updated", session: expected });
+        const user = await store.update(session.id, { user: null }, T + 20, 2);
+        expect(user).toEqual({ status: "updated", session: { ...expected, user: null, requestTime: T + 20, version: 3 } });
+      });
+
+      it("changes nothing when the expected version differs", async () => {
+        const session = await add(sessionRecord());
+        const outcome = await store.update(session.id, { data: 9 }, T + 10, 7);
+        expect(outcome).toEqual({ status: "version_mismatch", session });
+        expect(await store.get(session.id)).toEqual(session);
+      });
+
+      it("leaves a closed session unchanged", async () => {
+        const session = await add(sessionRecord());
+        const closed = await store.close(session.id, T + 5, "logout");
+        expect(await store.update(session.id, { data: 1 }, T + 10)).toEqual({ status: "closed", session: closed });
+      });
+
+      it("reports an unknown id as not found", async () => {
+        expect(await store.update(newSessionId(), { data: 1 }, T)).toEqual({ status: "not_found" });
+      });
     });
 
-    it("refuses a second session with the same id", async () => {
-      const session = sessionRecord();
-      await store.insert(session);
-      await expect(store.insert(sessionRecord({ id: session.id }))).rejects.toThrow();
-      expect(await store.get(session.id)).toEqual(session);
+    describe("touch and rotate", () => {
+      it("records activity and what was seen, without a version change, never backwards", async () => {
+        const session = await add(sessionRecord());
+        await store.touch(session.id, T + 100, { address: "10.0.0.9", client: "cli" });
+        const touched = { ...session, requestTime: T + 100, lastAddress: "10.0.0.9", lastClient: "cli" };
+        expect(await store.get(session.id)).toEqual(touched);
+        await store.touch(session.id, T + 50, { address: "x", client: "y" });
+        expect(await store.get(session.id)).toEqual(touched);
+      });
+
+      it("does not touch a closed session", async () => {
+        const session = await add(sessionRecord());
+        const closed = await store.close(session.id, T + 5, "logout");
+        await store.touch(session.id, T + 100, { address: "a", client: "b" });
+        expect(await store.get(session.id)).toEqual(closed);
+      });
+
+      it("rotates the token once for a given current hash, keeping the old one for the grace", async () => {
+        const first = hash();
+        const session = await add(sessionRecord(), first);
+        const rotation = { currentHash: first, nextHash: hash(), now: T + 100, previousValidUntil: T + 130 };
+        const seen = { address: "a", client: "b" };
+        expect(await store.rotateToken(session.id, rotation, seen)).toBe(true);
+        expect(await store.rotateToken(session.id, { ...rotation, nextHash: hash() }, seen)).toBe(false);
+        const after = await store.getForValidation(session.id, false);
+        expect(after?.credentials).toEqual({
+          tokenHash: Buffer.from(rotation.nextHash),
+          tokenTime: T + 100,
+          previousTokenHash: Buffer.from(first),
+          previousTokenValidUntil: T + 130,
+        });
+        expect(after?.session).toMatchObject({ version: 2, requestTime: T + 100, lastAddress: "a" });
+      });
+
+      it("does not rotate the token of a closed session", async () => {
+        const first = hash();
+        const session = await add(sessionRecord(), first);
+        await store.close(session.id, T + 5, "logout");
+        const rotation = { currentHash: first, nextHash: hash(), now: T + 100, previousValidUntil: T + 130 };
+        expect(await store.rotateToken(session.id, rotation, { address: "", client: "" })).toBe(false);
+      });
     });
 
-    it("updates only the given fields of an active session and its request time", async () => {
-      const session = sessionRecord();
-      await store.insert(session);
-      const outcome = await store.update(session.id, { data: { v: 2 } }, T + 10);
-      const expected = { ...session, data: { v: 2 }, requestTime: T + 10 };
-      expect(outcome).toEqual({ status: "updated", session: expected });
-      const user = await store.update(session.id, { user: null }, T + 20);
-      expect(user).toEqual({ status: "updated", session: { ...expected, user: null, requestTime: T + 20 } });
-    });
+    describe("close", () => {
+      it("closes a session once: inactive, stamped, reason kept, content cleared", async () => {
+        const session = await add(sessionRecord());
+        const closed = await store.close(session.id, T + 5, "logout");
+        expect(closed).toEqual({
+          ...session,
+          active: false,
+          closeTime: T + 5,
+          closeReason: "logout",
+          version: 2,
+          user: null,
+          data: null,
+        });
+        expect(await store.close(session.id, T + 99, "revoked")).toEqual(closed);
+        expect(await store.close(newSessionId(), T, "logout")).toBeUndefined();
+      });
 
-    it("leaves a closed session unchanged on update", async () => {
-      const session = sessionRecord();
-      await store.insert(session);
-      const closed = await store.close(session.id, T + 5);
-      const outcome = await store.update(session.id, { data: 1 }, T + 10);
-      expect(outcome).toEqual({ status: "closed", session: closed });
-    });
+      it("closes an expired session with the reason that applies, absolute first", async () => {
+        const idle = await add(sessionRecord());
+        const old = await add(sessionRecord({ openTime: T - 24 * 60 * MINUTE + 20 * MINUTE }));
+        const at = T + 30 * MINUTE; // idle reaches its idle deadline; old reaches both
+        expect(await store.closeIfExpired(idle.id, at - 1)).toBeUndefined();
+        expect(await store.closeIfExpired(idle.id, at)).toBe("expired_idle");
+        expect(await store.closeIfExpired(old.id, at)).toBe("expired_absolute");
+        expect(await store.closeIfExpired(idle.id, at + 1)).toBeUndefined();
+        expect(await store.get(idle.id)).toMatchObject({ active: false, closeTime: at, closeReason: "expired_idle" });
+      });
 
-    it("reports an update of an unknown id as not found", async () => {
-      expect(await store.update(newSessionId(), { data: 1 }, T)).toEqual({ status: "not_found" });
-    });
+      it("closes expired sessions in batches, each with its reason", async () => {
+        const sessions = [0, 1, 2, 3].map((i) => sessionRecord({ requestTime: T + i }));
+        for (const s of sessions) await add(s);
+        const old = await add(sessionRecord({ openTime: T - 24 * 60 * MINUTE + 40 * MINUTE, requestTime: T + 20 * MINUTE }));
+        const now = T + 30 * MINUTE + 2; // sessions 0..2 idle-expired, 3 not; old not yet
+        expect(await store.closeExpired(now, 2)).toBe(2);
+        expect(await store.closeExpired(now, 2)).toBe(1);
+        expect(await store.closeExpired(now, 2)).toBe(0);
+        expect((await store.get(sessions[2]!.id))?.closeReason).toBe("expired_idle");
+        expect((await store.get(sessions[3]!.id))?.active).toBe(true);
+        expect(await store.closeExpired(T + 40 * MINUTE, 10)).toBe(2);
+        expect((await store.get(old.id))?.closeReason).toBe("expired_absolute");
+      });
 
-    it("closes a session once: inactive, stamped, content cleared", async () => {
-      const session = sessionRecord();
-      await store.insert(session);
-      const closed = await store.close(session.id, T + 5);
-      expect(closed).toEqual({ ...session, active: false, closeTime: T + 5, user: null, data: null });
-      expect(await store.close(session.id, T + 99)).toEqual(closed);
-      expect(await store.close(newSessionId(), T)).toBeUndefined();
-    });
+      it("closes matching active sessions in batches, sparing the excepted one", async () => {
+        const mine = [0, 1, 2, 3].map(() => sessionRecord({ userId: "me" }));
+        for (const s of mine) await add(s);
+        const other = await add(sessionRecord({ userId: "other" }));
+        expect(await store.countActive({ userId: "me" })).toBe(4);
+        expect(await store.closeMatching({ userId: "me" }, "revoked", T + 1, 2, mine[0]!.id)).toBe(2);
+        expect(await store.closeMatching({ userId: "me" }, "revoked", T + 1, 2, mine[0]!.id)).toBe(1);
+        expect(await store.closeMatching({ userId: "me" }, "revoked", T + 1, 2, mine[0]!.id)).toBe(0);
+        expect(await store.countActive({ userId: "me" })).toBe(1);
+        expect((await store.get(mine[0]!.id))?.active).toBe(true);
+        expect((await store.get(mine[1]!.id))?.closeReason).toBe("revoked");
+        expect((await store.get(other.id))?.active).toBe(true);
+      });
 
-    it("closes idle sessions strictly before the cut-off, oldest first, in batches", async () => {
-      const sessions = [0, 1, 2, 3, 4].map((i) => sessionRecord({ requestTime: T + i }));
-      for (const s of sessions) await store.insert(s);
-      await store.close(sessions[0]!.id, T + 1);
-      // Active sessions before T + 4: those at T+1, T+2, T+3.
-      expect(await store.closeIdle(T + 4, T + 100, 2)).toBe(2);
-      expect((await store.get(sessions[1]!.id))?.active).toBe(false);
-      expect((await store.get(sessions[2]!.id))?.active).toBe(false);
-      expect((await store.get(sessions[3]!.id))?.active).toBe(true);
-      expect(await store.closeIdle(T + 4, T + 100, 2)).toBe(1);
-      expect(await store.closeIdle(T + 4, T + 100, 2)).toBe(0);
-      expect(await store.get(sessions[3]!.id)).toMatchObject({ active: false, closeTime: T + 100, data: null });
-      expect((await store.get(sessions[4]!.id))?.active).toBe(true);
-      expect((await store.get(sessions[0]!.id))?.closeTime).toBe(T + 1);
+      it("purges sessions closed before the cut-off, in batches", async () => {
+        const sessions = [0, 1, 2].map(() => sessionRecord());
+        for (const s of sessions) await add(s);
+        await store.close(sessions[0]!.id, T + 1, "logout");
+        await store.close(sessions[1]!.id, T + 2, "logout");
+        expect(await store.purgeClosed(T + 2, 10)).toBe(1);
+        expect(await store.get(sessions[0]!.id)).toBeUndefined();
+        expect(await store.get(sessions[1]!.id)).toBeDefined();
+        expect(await store.get(sessions[2]!.id)).toBeDefined();
+      });
     });
 
     it("deletes a session and returns it as it was", async () => {
-      const session = sessionRecord();
-      await store.insert(session);
+      const session = await add(sessionRecord());
       expect(await store.delete(session.id)).toEqual(session);
       expect(await store.get(session.id)).toBeUndefined();
       expect(await store.delete(session.id)).toBeUndefined();
@@ -132,10 +316,11 @@ export function describeStoreContract(name: string, createStore: () => SessionSt
         const rows = [
           sessionRecord({ userId: "a", requestTime: T + 3, client: "web", address: "x" }),
           sessionRecord({ userId: "b", requestTime: T + 1, client: "ios", address: "y" }),
-          sessionRecord({ userId: "a", requestTime: T + 2, client: "ios", address: "x", active: false, closeTime: T + 5 }),
+          sessionRecord({ userId: "a", requestTime: T + 2, client: "ios", address: "x" }),
           sessionRecord({ userId: "c", requestTime: T + 2, client: "web", address: "y" }),
         ];
-        for (const row of rows) await store.insert(row);
+        for (const row of rows) await add(row);
+        rows[2] = (await store.close(rows[2]!.id, T + 5, "revoked"))!;
         return rows;
       };
       const ids = (page: { items: readonly { id: string }[] }) => page.items.map((s) => s.id);
@@ -162,6 +347,8 @@ export function describeStoreContract(name: string, createStore: () => SessionSt
         expect(await list({ userId: "a" })).toEqual([rows[0]!.id, rows[2]!.id]);
         expect(await list({ userId: "a", active: true })).toEqual([rows[0]!.id]);
         expect(await list({ active: false })).toEqual([rows[2]!.id]);
+        expect(await list({ closeReason: "revoked" })).toEqual([rows[2]!.id]);
+        expect(await list({ closeReason: "logout" })).toEqual([]);
         expect(await list({ client: "ios", address: "y" })).toEqual([rows[1]!.id]);
         expect(await list({ fromTime: T + 2, toTime: T + 3 })).toEqual(byTimeThenId([rows[2]!, rows[3]!]));
         expect(await list({ fromTime: T + 3 })).toEqual([rows[0]!.id]);

@@ -2,17 +2,37 @@
 // @generated from file sessions/v1/sessions.proto (package sessions.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp, Value } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Duration, Timestamp, Value } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file sessions/v1/sessions.proto.
  */
 export const file_sessions_v1_sessions: GenFile = /*@__PURE__*/
-  fileDesc("ChpzZXNzaW9ucy92MS9zZXNzaW9ucy5wcm90bxILc2Vzc2lvbnMudjEixwIKB1Nlc3Npb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIRCgl1c2VyX25hbWUYAyABKAkSDgoGYWN0aXZlGAQgASgIEi0KCW9wZW5fdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKY2xvc2VfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMcmVxdWVzdF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdhZGRyZXNzGAggASgJEg4KBmNsaWVudBgJIAEoCRIkCgR1c2VyGAogASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiQKBGRhdGEYCyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUivQEKDVNlc3Npb25GaWx0ZXISDwoHdXNlcl9pZBgBIAEoCRITCgZhY3RpdmUYAiABKAhIAIgBARItCglmcm9tX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3RvX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2FkZHJlc3MYBSABKAkSDgoGY2xpZW50GAYgASgJQgkKB19hY3RpdmUipQEKEk9wZW5TZXNzaW9uUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCXVzZXJfbmFtZRgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEg4KBmNsaWVudBgEIAEoCRIkCgR1c2VyGAUgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiQKBGRhdGEYBiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUiPAoTT3BlblNlc3Npb25SZXNwb25zZRIlCgdzZXNzaW9uGAEgASgLMhQuc2Vzc2lvbnMudjEuU2Vzc2lvbiIjChVHZXRTZXNzaW9uQnlJZFJlcXVlc3QSCgoCaWQYASABKAkiPwoWR2V0U2Vzc2lvbkJ5SWRSZXNwb25zZRIlCgdzZXNzaW9uGAEgASgLMhQuc2Vzc2lvbnMudjEuU2Vzc2lvbiKBAQoSR2V0U2Vzc2lvbnNSZXF1ZXN0EioKBmZpbHRlchgBIAEoCzIaLnNlc3Npb25zLnYxLlNlc3Npb25GaWx0ZXISDAoEc2tpcBgCIAEoBRIMCgR0YWtlGAMgASgFEg0KBXRvdGFsGAQgASgIEhQKDGluY2x1ZGVfZGF0YRgFIAEoCCJbChNHZXRTZXNzaW9uc1Jlc3BvbnNlEiYKCHNlc3Npb25zGAEgAygLMhQuc2Vzc2lvbnMudjEuU2Vzc2lvbhISCgV0b3RhbBgCIAEoBUgAiAEBQggKBl90b3RhbCJLChdTdG9yZVNlc3Npb25EYXRhUmVxdWVzdBIKCgJpZBgBIAEoCRIkCgRkYXRhGAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlIkEKGFN0b3JlU2Vzc2lvbkRhdGFSZXNwb25zZRIlCgdzZXNzaW9uGAEgASgLMhQuc2Vzc2lvbnMudjEuU2Vzc2lvbiJMChhVcGRhdGVTZXNzaW9uVXNlclJlcXVlc3QSCgoCaWQYASABKAkSJAoEdXNlchgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSJCChlVcGRhdGVTZXNzaW9uVXNlclJlc3BvbnNlEiUKB3Nlc3Npb24YASABKAsyFC5zZXNzaW9ucy52MS5TZXNzaW9uIiEKE0Nsb3NlU2Vzc2lvblJlcXVlc3QSCgoCaWQYASABKAkiPQoUQ2xvc2VTZXNzaW9uUmVzcG9uc2USJQoHc2Vzc2lvbhgBIAEoCzIULnNlc3Npb25zLnYxLlNlc3Npb24iHQobQ2xvc2VFeHBpcmVkU2Vzc2lvbnNSZXF1ZXN0IjQKHENsb3NlRXhwaXJlZFNlc3Npb25zUmVzcG9uc2USFAoMY2xvc2VkX2NvdW50GAEgASgFIiYKGERlbGV0ZVNlc3Npb25CeUlkUmVxdWVzdBIKCgJpZBgBIAEoCSJCChlEZWxldGVTZXNzaW9uQnlJZFJlc3BvbnNlEiUKB3Nlc3Npb24YASABKAsyFC5zZXNzaW9ucy52MS5TZXNzaW9uMo8GCg9TZXNzaW9uc1NlcnZpY2USUAoLT3BlblNlc3Npb24SHy5zZXNzaW9ucy52MS5PcGVuU2Vzc2lvblJlcXVlc3QaIC5zZXNzaW9ucy52MS5PcGVuU2Vzc2lvblJlc3BvbnNlEl4KDkdldFNlc3Npb25CeUlkEiIuc2Vzc2lvbnMudjEuR2V0U2Vzc2lvbkJ5SWRSZXF1ZXN0GiMuc2Vzc2lvbnMudjEuR2V0U2Vzc2lvbkJ5SWRSZXNwb25zZSIDkAIBElUKC0dldFNlc3Npb25zEh8uc2Vzc2lvbnMudjEuR2V0U2Vzc2lvbnNSZXF1ZXN0GiAuc2Vzc2lvbnMudjEuR2V0U2Vzc2lvbnNSZXNwb25zZSIDkAIBEl8KEFN0b3JlU2Vzc2lvbkRhdGESJC5zZXNzaW9ucy52MS5TdG9yZVNlc3Npb25EYXRhUmVxdWVzdBolLnNlc3Npb25zLnYxLlN0b3JlU2Vzc2lvbkRhdGFSZXNwb25zZRJiChFVcGRhdGVTZXNzaW9uVXNlchIlLnNlc3Npb25zLnYxLlVwZGF0ZVNlc3Npb25Vc2VyUmVxdWVzdBomLnNlc3Npb25zLnYxLlVwZGF0ZVNlc3Npb25Vc2VyUmVzcG9uc2USWAoMQ2xvc2VTZXNzaW9uEiAuc2Vzc2lvbnMudjEuQ2xvc2VTZXNzaW9uUmVxdWVzdBohLnNlc3Npb25zLnYxLkNsb3NlU2Vzc2lvblJlc3BvbnNlIgOQAgIScAoUQ2xvc2VFeHBpcmVkU2Vzc2lvbnMSKC5zZXNzaW9ucy52MS5DbG9zZUV4cGlyZWRTZXNzaW9uc1JlcXVlc3QaKS5zZXNzaW9ucy52MS5DbG9zZUV4cGlyZWRTZXNzaW9uc1Jlc3BvbnNlIgOQAgISYgoRRGVsZXRlU2Vzc2lvbkJ5SWQSJS5zZXNzaW9ucy52MS5EZWxldGVTZXNzaW9uQnlJZFJlcXVlc3QaJi5zZXNzaW9ucy52MS5EZWxldGVTZXNzaW9uQnlJZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChpzZXNzaW9ucy92MS9zZXNzaW9ucy5wcm90bxILc2Vzc2lvbnMudjEiNwoLRXJyb3JEZXRhaWwSKAoGcmVhc29uGAEgASgOMhguc2Vzc2lvbnMudjEuRXJyb3JSZWFzb24iygQKB1Nlc3Npb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIRCgl1c2VyX25hbWUYAyABKAkSDgoGYWN0aXZlGAQgASgIEi0KCW9wZW5fdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKY2xvc2VfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMcmVxdWVzdF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdhZGRyZXNzGAggASgJEg4KBmNsaWVudBgJIAEoCRIkCgR1c2VyGAogASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiQKBGRhdGEYCyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDwoHdmVyc2lvbhgMIAEoAxIvCgtleHBpcmVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoMY2xvc2VfcmVhc29uGA4gASgOMhguc2Vzc2lvbnMudjEuQ2xvc2VSZWFzb24SLwoMaWRsZV90aW1lb3V0GA8gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjMKEGFic29sdXRlX3RpbWVvdXQYECABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMbGFzdF9hZGRyZXNzGBEgASgJEhMKC2xhc3RfY2xpZW50GBIgASgJIu0BCg1TZXNzaW9uRmlsdGVyEg8KB3VzZXJfaWQYASABKAkSEwoGYWN0aXZlGAIgASgISACIAQESLQoJZnJvbV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgd0b190aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdhZGRyZXNzGAUgASgJEg4KBmNsaWVudBgGIAEoCRIuCgxjbG9zZV9yZWFzb24YByABKA4yGC5zZXNzaW9ucy52MS5DbG9zZVJlYXNvbkIJCgdfYWN0aXZlIosCChJPcGVuU2Vzc2lvblJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCgl1c2VyX25hbWUYAiABKAkSDwoHYWRkcmVzcxgDIAEoCRIOCgZjbGllbnQYBCABKAkSJAoEdXNlchgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIkCgRkYXRhGAYgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEi8KDGlkbGVfdGltZW91dBgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIzChBhYnNvbHV0ZV90aW1lb3V0GAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uImgKE09wZW5TZXNzaW9uUmVzcG9uc2USJQoHc2Vzc2lvbhgBIAEoCzIULnNlc3Npb25zLnYxLlNlc3Npb24SDQoFdG9rZW4YAiABKAkSGwoTZXZpY3RlZF9zZXNzaW9uX2lkcxgDIAMoCSJeChZWYWxpZGF0ZVNlc3Npb25SZXF1ZXN0Eg0KBXRva2VuGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGY2xpZW50GAMgASgJEhQKDGluY2x1ZGVfZGF0YRgEIAEoCCJTChdWYWxpZGF0ZVNlc3Npb25SZXNwb25zZRIlCgdzZXNzaW9uGAEgASgLMhQuc2Vzc2lvbnMudjEuU2Vzc2lvbhIRCgluZXdfdG9rZW4YAiABKAkiIwoVR2V0U2Vzc2lvbkJ5SWRSZXF1ZXN0EgoKAmlkGAEgASgJIj8KFkdldFNlc3Npb25CeUlkUmVzcG9uc2USJQoHc2Vzc2lvbhgBIAEoCzIULnNlc3Npb25zLnYxLlNlc3Npb24igQEKEkdldFNlc3Npb25zUmVxdWVzdBIqCgZmaWx0ZXIYASABKAsyGi5zZXNzaW9ucy52MS5TZXNzaW9uRmlsdGVyEgwKBHNraXAYAiABKAUSDAoEdGFrZRgDIAEoBRINCgV0b3RhbBgEIAEoCBIUCgxpbmNsdWRlX2RhdGEYBSABKAgiWwoTR2V0U2Vzc2lvbnNSZXNwb25zZRImCghzZXNzaW9ucxgBIAMoCzIULnNlc3Npb25zLnYxLlNlc3Npb24SEgoFdG90YWwYAiABKAVIAIgBAUIICgZfdG90YWwifwoXU3RvcmVTZXNzaW9uRGF0YVJlcXVlc3QSCgoCaWQYASABKAkSJAoEZGF0YRgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIdChBleHBlY3RlZF92ZXJzaW9uGAMgASgDSACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iQQoYU3RvcmVTZXNzaW9uRGF0YVJlc3BvbnNlEiUKB3Nlc3Npb24YASABKAsyFC5zZXNzaW9ucy52MS5TZXNzaW9uIoABChhVcGRhdGVTZXNzaW9uVXNlclJlcXVlc3QSCgoCaWQYASABKAkSJAoEdXNlchgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIdChBleHBlY3RlZF92ZXJzaW9uGAMgASgDSACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iQgoZVXBkYXRlU2Vzc2lvblVzZXJSZXNwb25zZRIlCgdzZXNzaW9uGAEgASgLMhQuc2Vzc2lvbnMudjEuU2Vzc2lvbiIhChNDbG9zZVNlc3Npb25SZXF1ZXN0EgoKAmlkGAEgASgJIj0KFENsb3NlU2Vzc2lvblJlc3BvbnNlEiUKB3Nlc3Npb24YASABKAsyFC5zZXNzaW9ucy52MS5TZXNzaW9uIh0KG0Nsb3NlRXhwaXJlZFNlc3Npb25zUmVxdWVzdCI0ChxDbG9zZUV4cGlyZWRTZXNzaW9uc1Jlc3BvbnNlEhQKDGNsb3NlZF9jb3VudBgBIAEoBSImChhEZWxldGVTZXNzaW9uQnlJZFJlcXVlc3QSCgoCaWQYASABKAkiQgoZRGVsZXRlU2Vzc2lvbkJ5SWRSZXNwb25zZRIlCgdzZXNzaW9uGAEgASgLMhQuc2Vzc2lvbnMudjEuU2Vzc2lvbiJGChhDbG9zZVVzZXJTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIZChFleGNlcHRfc2Vzc2lvbl9pZBgCIAEoCSIxChlDbG9zZVVzZXJTZXNzaW9uc1Jlc3BvbnNlEhQKDGNsb3NlZF9jb3VudBgBIAEoBSJTChRDbG9zZVNlc3Npb25zUmVxdWVzdBIqCgZmaWx0ZXIYASABKAsyGi5zZXNzaW9ucy52MS5TZXNzaW9uRmlsdGVyEg8KB2RyeV9ydW4YAiABKAgiLQoVQ2xvc2VTZXNzaW9uc1Jlc3BvbnNlEhQKDGNsb3NlZF9jb3VudBgBIAEoBSrYAQoLQ2xvc2VSZWFzb24SHAoYQ0xPU0VfUkVBU09OX1VOU1BFQ0lGSUVEEAASFwoTQ0xPU0VfUkVBU09OX0xPR09VVBABEh0KGUNMT1NFX1JFQVNPTl9FWFBJUkVEX0lETEUQAhIhCh1DTE9TRV9SRUFTT05fRVhQSVJFRF9BQlNPTFVURRADEhgKFENMT1NFX1JFQVNPTl9SRVZPS0VEEAQSGAoUQ0xPU0VfUkVBU09OX0VWSUNURUQQBRIcChhDTE9TRV9SRUFTT05fVE9LRU5fUkVVU0UQBirVAgoLRXJyb3JSZWFzb24SHAoYRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASHgoaRVJST1JfUkVBU09OX1RPS0VOX1VOS05PV04QARIfChtFUlJPUl9SRUFTT05fU0VTU0lPTl9DTE9TRUQQAhIdChlFUlJPUl9SRUFTT05fRVhQSVJFRF9JRExFEAMSIQodRVJST1JfUkVBU09OX0VYUElSRURfQUJTT0xVVEUQBBIdChlFUlJPUl9SRUFTT05fVE9LRU5fUkVVU0VEEAUSIAocRVJST1JfUkVBU09OX0NMSUVOVF9NSVNNQVRDSBAGEiEKHUVSUk9SX1JFQVNPTl9BRERSRVNTX01JU01BVENIEAcSHgoaRVJST1JfUkVBU09OX1NFU1NJT05fTElNSVQQCBIhCh1FUlJPUl9SRUFTT05fVkVSU0lPTl9NSVNNQVRDSBAJMrMICg9TZXNzaW9uc1NlcnZpY2USUAoLT3BlblNlc3Npb24SHy5zZXNzaW9ucy52MS5PcGVuU2Vzc2lvblJlcXVlc3QaIC5zZXNzaW9ucy52MS5PcGVuU2Vzc2lvblJlc3BvbnNlElwKD1ZhbGlkYXRlU2Vzc2lvbhIjLnNlc3Npb25zLnYxLlZhbGlkYXRlU2Vzc2lvblJlcXVlc3QaJC5zZXNzaW9ucy52MS5WYWxpZGF0ZVNlc3Npb25SZXNwb25zZRJeCg5HZXRTZXNzaW9uQnlJZBIiLnNlc3Npb25zLnYxLkdldFNlc3Npb25CeUlkUmVxdWVzdBojLnNlc3Npb25zLnYxLkdldFNlc3Npb25CeUlkUmVzcG9uc2UiA5ACARJVCgtHZXRTZXNzaW9ucxIfLnNlc3Npb25zLnYxLkdldFNlc3Npb25zUmVxdWVzdBogLnNlc3Npb25zLnYxLkdldFNlc3Npb25zUmVzcG9uc2UiA5ACARJfChBTdG9yZVNlc3Npb25EYXRhEiQuc2Vzc2lvbnMudjEuU3RvcmVTZXNzaW9uRGF0YVJlcXVlc3QaJS5zZXNzaW9ucy52MS5TdG9yZVNlc3Npb25EYXRhUmVzcG9uc2USYgoRVXBkYXRlU2Vzc2lvblVzZXISJS5zZXNzaW9ucy52MS5VcGRhdGVTZXNzaW9uVXNlclJlcXVlc3QaJi5zZXNzaW9ucy52MS5VcGRhdGVTZXNzaW9uVXNlclJlc3BvbnNlElgKDENsb3NlU2Vzc2lvbhIgLnNlc3Npb25zLnYxLkNsb3NlU2Vzc2lvblJlcXVlc3QaIS5zZXNzaW9ucy52MS5DbG9zZVNlc3Npb25SZXNwb25zZSIDkAICEnAKFENsb3NlRXhwaXJlZFNlc3Npb25zEiguc2Vzc2lvbnMudjEuQ2xvc2VFeHBpcmVkU2Vzc2lvbnNSZXF1ZXN0Gikuc2Vzc2lvbnMudjEuQ2xvc2VFeHBpcmVkU2Vzc2lvbnNSZXNwb25zZSIDkAICEmIKEURlbGV0ZVNlc3Npb25CeUlkEiUuc2Vzc2lvbnMudjEuRGVsZXRlU2Vzc2lvbkJ5SWRSZXF1ZXN0GiYuc2Vzc2lvbnMudjEuRGVsZXRlU2Vzc2lvbkJ5SWRSZXNwb25zZRJnChFDbG9zZVVzZXJTZXNzaW9ucxIlLnNlc3Npb25zLnYxLkNsb3NlVXNlclNlc3Npb25zUmVxdWVzdBomLnNlc3Npb25zLnYxLkNsb3NlVXNlclNlc3Npb25zUmVzcG9uc2UiA5ACAhJbCg1DbG9zZVNlc3Npb25zEiEuc2Vzc2lvbnMudjEuQ2xvc2VTZXNzaW9uc1JlcXVlc3QaIi5zZXNzaW9ucy52MS5DbG9zZVNlc3Npb25zUmVzcG9uc2UiA5ACAmIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+
+/**
+ * Attached to an error's status details, so callers can switch on the reason
+ * without parsing the message.
+ *
+ * @generated from message sessions.v1.ErrorDetail
+ */
+export type ErrorDetail = Message<"sessions.v1.ErrorDetail"> & {
+  /**
+   * @generated from field: sessions.v1.ErrorReason reason = 1;
+   */
+  reason: ErrorReason;
+};
+
+/**
+ * Describes the message sessions.v1.ErrorDetail.
+ * Use `create(ErrorDetailSchema)` to create a new message.
+ */
+export const ErrorDetailSchema: GenMessage<ErrorDetail> = /*@__PURE__*/
+  messageDesc(file_sessions_v1_sessions, 0);
 
 /**
  * A user session.
@@ -64,7 +84,8 @@ export type Session = Message<"sessions.v1.Session"> & {
   closeTime?: Timestamp | undefined;
 
   /**
-   * The last activity: opening, storing data or updating the user.
+   * The last recorded activity: opening, storing data, updating the user, or
+   * ValidateSession (recorded at most once per touch interval).
    *
    * @generated from field: google.protobuf.Timestamp request_time = 7;
    */
@@ -99,6 +120,55 @@ export type Session = Message<"sessions.v1.Session"> & {
    * @generated from field: google.protobuf.Value data = 11;
    */
   data?: Value | undefined;
+
+  /**
+   * Increases with every change: data, user, token renewal, close. Recording
+   * activity (request_time) alone does not change it.
+   *
+   * @generated from field: int64 version = 12;
+   */
+  version: bigint;
+
+  /**
+   * When the session expires unless used again: the earlier of request_time +
+   * idle_timeout and open_time + absolute_timeout. Unset once closed.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 13;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * Why the session was closed; unspecified while it is active.
+   *
+   * @generated from field: sessions.v1.CloseReason close_reason = 14;
+   */
+  closeReason: CloseReason;
+
+  /**
+   * Longest time without activity before the session expires.
+   *
+   * @generated from field: google.protobuf.Duration idle_timeout = 15;
+   */
+  idleTimeout?: Duration | undefined;
+
+  /**
+   * Longest lifetime since open_time, across token renewals.
+   *
+   * @generated from field: google.protobuf.Duration absolute_timeout = 16;
+   */
+  absoluteTimeout?: Duration | undefined;
+
+  /**
+   * Address and client of the last ValidateSession that recorded activity.
+   *
+   * @generated from field: string last_address = 17;
+   */
+  lastAddress: string;
+
+  /**
+   * @generated from field: string last_client = 18;
+   */
+  lastClient: string;
 };
 
 /**
@@ -106,7 +176,7 @@ export type Session = Message<"sessions.v1.Session"> & {
  * Use `create(SessionSchema)` to create a new message.
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 0);
+  messageDesc(file_sessions_v1_sessions, 1);
 
 /**
  * Which sessions GetSessions returns. Every field that is set must match.
@@ -155,6 +225,13 @@ export type SessionFilter = Message<"sessions.v1.SessionFilter"> & {
    * @generated from field: string client = 6;
    */
   client: string;
+
+  /**
+   * Only sessions closed for this reason.
+   *
+   * @generated from field: sessions.v1.CloseReason close_reason = 7;
+   */
+  closeReason: CloseReason;
 };
 
 /**
@@ -162,7 +239,7 @@ export type SessionFilter = Message<"sessions.v1.SessionFilter"> & {
  * Use `create(SessionFilterSchema)` to create a new message.
  */
 export const SessionFilterSchema: GenMessage<SessionFilter> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 1);
+  messageDesc(file_sessions_v1_sessions, 2);
 
 /**
  * @generated from message sessions.v1.OpenSessionRequest
@@ -203,6 +280,22 @@ export type OpenSessionRequest = Message<"sessions.v1.OpenSessionRequest"> & {
    * @generated from field: google.protobuf.Value data = 6;
    */
   data?: Value | undefined;
+
+  /**
+   * This session's idle timeout, instead of the server's default; at most
+   * the server's maximum.
+   *
+   * @generated from field: google.protobuf.Duration idle_timeout = 7;
+   */
+  idleTimeout?: Duration | undefined;
+
+  /**
+   * This session's absolute lifetime, instead of the server's default; at
+   * most the server's maximum.
+   *
+   * @generated from field: google.protobuf.Duration absolute_timeout = 8;
+   */
+  absoluteTimeout?: Duration | undefined;
 };
 
 /**
@@ -210,7 +303,7 @@ export type OpenSessionRequest = Message<"sessions.v1.OpenSessionRequest"> & {
  * Use `create(OpenSessionRequestSchema)` to create a new message.
  */
 export const OpenSessionRequestSchema: GenMessage<OpenSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 2);
+  messageDesc(file_sessions_v1_sessions, 3);
 
 /**
  * @generated from message sessions.v1.OpenSessionResponse
@@ -220,6 +313,22 @@ export type OpenSessionResponse = Message<"sessions.v1.OpenSessionResponse"> & {
    * @generated from field: sessions.v1.Session session = 1;
    */
   session?: Session | undefined;
+
+  /**
+   * The secret that proves the session: hand it to the user agent (e.g. in a
+   * cookie) and pass it to ValidateSession. The server keeps only its hash
+   * and never shows it again. Never log it.
+   *
+   * @generated from field: string token = 2;
+   */
+  token: string;
+
+  /**
+   * Sessions of the same user closed to stay within the session limit.
+   *
+   * @generated from field: repeated string evicted_session_ids = 3;
+   */
+  evictedSessionIds: string[];
 };
 
 /**
@@ -227,7 +336,74 @@ export type OpenSessionResponse = Message<"sessions.v1.OpenSessionResponse"> & {
  * Use `create(OpenSessionResponseSchema)` to create a new message.
  */
 export const OpenSessionResponseSchema: GenMessage<OpenSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 3);
+  messageDesc(file_sessions_v1_sessions, 4);
+
+/**
+ * @generated from message sessions.v1.ValidateSessionRequest
+ */
+export type ValidateSessionRequest = Message<"sessions.v1.ValidateSessionRequest"> & {
+  /**
+   * Required: a token from OpenSession or from an earlier renewal.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * Address of the request being authenticated; required by the "address"
+   * binding policy, recorded as last_address.
+   *
+   * @generated from field: string address = 2;
+   */
+  address: string;
+
+  /**
+   * Client of the request being authenticated; required by the "client"
+   * binding policy, recorded as last_client.
+   *
+   * @generated from field: string client = 3;
+   */
+  client: string;
+
+  /**
+   * Fill in user and data on the returned session.
+   *
+   * @generated from field: bool include_data = 4;
+   */
+  includeData: boolean;
+};
+
+/**
+ * Describes the message sessions.v1.ValidateSessionRequest.
+ * Use `create(ValidateSessionRequestSchema)` to create a new message.
+ */
+export const ValidateSessionRequestSchema: GenMessage<ValidateSessionRequest> = /*@__PURE__*/
+  messageDesc(file_sessions_v1_sessions, 5);
+
+/**
+ * @generated from message sessions.v1.ValidateSessionResponse
+ */
+export type ValidateSessionResponse = Message<"sessions.v1.ValidateSessionResponse"> & {
+  /**
+   * @generated from field: sessions.v1.Session session = 1;
+   */
+  session?: Session | undefined;
+
+  /**
+   * Set when the token was renewed: use this one from now on. The presented
+   * token keeps working for a short grace period only.
+   *
+   * @generated from field: string new_token = 2;
+   */
+  newToken: string;
+};
+
+/**
+ * Describes the message sessions.v1.ValidateSessionResponse.
+ * Use `create(ValidateSessionResponseSchema)` to create a new message.
+ */
+export const ValidateSessionResponseSchema: GenMessage<ValidateSessionResponse> = /*@__PURE__*/
+  messageDesc(file_sessions_v1_sessions, 6);
 
 /**
  * @generated from message sessions.v1.GetSessionByIdRequest
@@ -246,7 +422,7 @@ export type GetSessionByIdRequest = Message<"sessions.v1.GetSessionByIdRequest">
  * Use `create(GetSessionByIdRequestSchema)` to create a new message.
  */
 export const GetSessionByIdRequestSchema: GenMessage<GetSessionByIdRequest> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 4);
+  messageDesc(file_sessions_v1_sessions, 7);
 
 /**
  * @generated from message sessions.v1.GetSessionByIdResponse
@@ -263,7 +439,7 @@ export type GetSessionByIdResponse = Message<"sessions.v1.GetSessionByIdResponse
  * Use `create(GetSessionByIdResponseSchema)` to create a new message.
  */
 export const GetSessionByIdResponseSchema: GenMessage<GetSessionByIdResponse> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 5);
+  messageDesc(file_sessions_v1_sessions, 8);
 
 /**
  * @generated from message sessions.v1.GetSessionsRequest
@@ -309,7 +485,7 @@ export type GetSessionsRequest = Message<"sessions.v1.GetSessionsRequest"> & {
  * Use `create(GetSessionsRequestSchema)` to create a new message.
  */
 export const GetSessionsRequestSchema: GenMessage<GetSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 6);
+  messageDesc(file_sessions_v1_sessions, 9);
 
 /**
  * @generated from message sessions.v1.GetSessionsResponse
@@ -335,7 +511,7 @@ export type GetSessionsResponse = Message<"sessions.v1.GetSessionsResponse"> & {
  * Use `create(GetSessionsResponseSchema)` to create a new message.
  */
 export const GetSessionsResponseSchema: GenMessage<GetSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 7);
+  messageDesc(file_sessions_v1_sessions, 10);
 
 /**
  * @generated from message sessions.v1.StoreSessionDataRequest
@@ -354,6 +530,14 @@ export type StoreSessionDataRequest = Message<"sessions.v1.StoreSessionDataReque
    * @generated from field: google.protobuf.Value data = 2;
    */
   data?: Value | undefined;
+
+  /**
+   * If set, the change is made only if the session's version is this one;
+   * otherwise ABORTED and nothing changes.
+   *
+   * @generated from field: optional int64 expected_version = 3;
+   */
+  expectedVersion?: bigint | undefined;
 };
 
 /**
@@ -361,7 +545,7 @@ export type StoreSessionDataRequest = Message<"sessions.v1.StoreSessionDataReque
  * Use `create(StoreSessionDataRequestSchema)` to create a new message.
  */
 export const StoreSessionDataRequestSchema: GenMessage<StoreSessionDataRequest> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 8);
+  messageDesc(file_sessions_v1_sessions, 11);
 
 /**
  * @generated from message sessions.v1.StoreSessionDataResponse
@@ -378,7 +562,7 @@ export type StoreSessionDataResponse = Message<"sessions.v1.StoreSessionDataResp
  * Use `create(StoreSessionDataResponseSchema)` to create a new message.
  */
 export const StoreSessionDataResponseSchema: GenMessage<StoreSessionDataResponse> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 9);
+  messageDesc(file_sessions_v1_sessions, 12);
 
 /**
  * @generated from message sessions.v1.UpdateSessionUserRequest
@@ -397,6 +581,14 @@ export type UpdateSessionUserRequest = Message<"sessions.v1.UpdateSessionUserReq
    * @generated from field: google.protobuf.Value user = 2;
    */
   user?: Value | undefined;
+
+  /**
+   * If set, the change is made only if the session's version is this one;
+   * otherwise ABORTED and nothing changes.
+   *
+   * @generated from field: optional int64 expected_version = 3;
+   */
+  expectedVersion?: bigint | undefined;
 };
 
 /**
@@ -404,7 +596,7 @@ export type UpdateSessionUserRequest = Message<"sessions.v1.UpdateSessionUserReq
  * Use `create(UpdateSessionUserRequestSchema)` to create a new message.
  */
 export const UpdateSessionUserRequestSchema: GenMessage<UpdateSessionUserRequest> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 10);
+  messageDesc(file_sessions_v1_sessions, 13);
 
 /**
  * @generated from message sessions.v1.UpdateSessionUserResponse
@@ -421,7 +613,7 @@ export type UpdateSessionUserResponse = Message<"sessions.v1.UpdateSessionUserRe
  * Use `create(UpdateSessionUserResponseSchema)` to create a new message.
  */
 export const UpdateSessionUserResponseSchema: GenMessage<UpdateSessionUserResponse> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 11);
+  messageDesc(file_sessions_v1_sessions, 14);
 
 /**
  * @generated from message sessions.v1.CloseSessionRequest
@@ -440,7 +632,7 @@ export type CloseSessionRequest = Message<"sessions.v1.CloseSessionRequest"> & {
  * Use `create(CloseSessionRequestSchema)` to create a new message.
  */
 export const CloseSessionRequestSchema: GenMessage<CloseSessionRequest> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 12);
+  messageDesc(file_sessions_v1_sessions, 15);
 
 /**
  * @generated from message sessions.v1.CloseSessionResponse
@@ -457,7 +649,7 @@ export type CloseSessionResponse = Message<"sessions.v1.CloseSessionResponse"> &
  * Use `create(CloseSessionResponseSchema)` to create a new message.
  */
 export const CloseSessionResponseSchema: GenMessage<CloseSessionResponse> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 13);
+  messageDesc(file_sessions_v1_sessions, 16);
 
 /**
  * @generated from message sessions.v1.CloseExpiredSessionsRequest
@@ -470,7 +662,7 @@ export type CloseExpiredSessionsRequest = Message<"sessions.v1.CloseExpiredSessi
  * Use `create(CloseExpiredSessionsRequestSchema)` to create a new message.
  */
 export const CloseExpiredSessionsRequestSchema: GenMessage<CloseExpiredSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 14);
+  messageDesc(file_sessions_v1_sessions, 17);
 
 /**
  * @generated from message sessions.v1.CloseExpiredSessionsResponse
@@ -489,7 +681,7 @@ export type CloseExpiredSessionsResponse = Message<"sessions.v1.CloseExpiredSess
  * Use `create(CloseExpiredSessionsResponseSchema)` to create a new message.
  */
 export const CloseExpiredSessionsResponseSchema: GenMessage<CloseExpiredSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 15);
+  messageDesc(file_sessions_v1_sessions, 18);
 
 /**
  * @generated from message sessions.v1.DeleteSessionByIdRequest
@@ -508,7 +700,7 @@ export type DeleteSessionByIdRequest = Message<"sessions.v1.DeleteSessionByIdReq
  * Use `create(DeleteSessionByIdRequestSchema)` to create a new message.
  */
 export const DeleteSessionByIdRequestSchema: GenMessage<DeleteSessionByIdRequest> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 16);
+  messageDesc(file_sessions_v1_sessions, 19);
 
 /**
  * @generated from message sessions.v1.DeleteSessionByIdResponse
@@ -527,7 +719,240 @@ export type DeleteSessionByIdResponse = Message<"sessions.v1.DeleteSessionByIdRe
  * Use `create(DeleteSessionByIdResponseSchema)` to create a new message.
  */
 export const DeleteSessionByIdResponseSchema: GenMessage<DeleteSessionByIdResponse> = /*@__PURE__*/
-  messageDesc(file_sessions_v1_sessions, 17);
+  messageDesc(file_sessions_v1_sessions, 20);
+
+/**
+ * @generated from message sessions.v1.CloseUserSessionsRequest
+ */
+export type CloseUserSessionsRequest = Message<"sessions.v1.CloseUserSessionsRequest"> & {
+  /**
+   * Required.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * A session of the user to keep open, usually the caller's own.
+   *
+   * @generated from field: string except_session_id = 2;
+   */
+  exceptSessionId: string;
+};
+
+/**
+ * Describes the message sessions.v1.CloseUserSessionsRequest.
+ * Use `create(CloseUserSessionsRequestSchema)` to create a new message.
+ */
+export const CloseUserSessionsRequestSchema: GenMessage<CloseUserSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_sessions_v1_sessions, 21);
+
+/**
+ * @generated from message sessions.v1.CloseUserSessionsResponse
+ */
+export type CloseUserSessionsResponse = Message<"sessions.v1.CloseUserSessionsResponse"> & {
+  /**
+   * @generated from field: int32 closed_count = 1;
+   */
+  closedCount: number;
+};
+
+/**
+ * Describes the message sessions.v1.CloseUserSessionsResponse.
+ * Use `create(CloseUserSessionsResponseSchema)` to create a new message.
+ */
+export const CloseUserSessionsResponseSchema: GenMessage<CloseUserSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_sessions_v1_sessions, 22);
+
+/**
+ * @generated from message sessions.v1.CloseSessionsRequest
+ */
+export type CloseSessionsRequest = Message<"sessions.v1.CloseSessionsRequest"> & {
+  /**
+   * Required, with at least one field set; active sessions only are closed
+   * (to close every active session, set active = true).
+   *
+   * @generated from field: sessions.v1.SessionFilter filter = 1;
+   */
+  filter?: SessionFilter | undefined;
+
+  /**
+   * Count the sessions that would be closed, and close none.
+   *
+   * @generated from field: bool dry_run = 2;
+   */
+  dryRun: boolean;
+};
+
+/**
+ * Describes the message sessions.v1.CloseSessionsRequest.
+ * Use `create(CloseSessionsRequestSchema)` to create a new message.
+ */
+export const CloseSessionsRequestSchema: GenMessage<CloseSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_sessions_v1_sessions, 23);
+
+/**
+ * @generated from message sessions.v1.CloseSessionsResponse
+ */
+export type CloseSessionsResponse = Message<"sessions.v1.CloseSessionsResponse"> & {
+  /**
+   * How many sessions were closed (or would be, with dry_run).
+   *
+   * @generated from field: int32 closed_count = 1;
+   */
+  closedCount: number;
+};
+
+/**
+ * Describes the message sessions.v1.CloseSessionsResponse.
+ * Use `create(CloseSessionsResponseSchema)` to create a new message.
+ */
+export const CloseSessionsResponseSchema: GenMessage<CloseSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_sessions_v1_sessions, 24);
+
+/**
+ * Why a session was closed.
+ *
+ * @generated from enum sessions.v1.CloseReason
+ */
+export enum CloseReason {
+  /**
+   * @generated from enum value: CLOSE_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * CloseSession: the user logged out.
+   *
+   * @generated from enum value: CLOSE_REASON_LOGOUT = 1;
+   */
+  LOGOUT = 1,
+
+  /**
+   * No activity for longer than the idle timeout.
+   *
+   * @generated from enum value: CLOSE_REASON_EXPIRED_IDLE = 2;
+   */
+  EXPIRED_IDLE = 2,
+
+  /**
+   * Older than its absolute lifetime.
+   *
+   * @generated from enum value: CLOSE_REASON_EXPIRED_ABSOLUTE = 3;
+   */
+  EXPIRED_ABSOLUTE = 3,
+
+  /**
+   * CloseUserSessions or CloseSessions.
+   *
+   * @generated from enum value: CLOSE_REASON_REVOKED = 4;
+   */
+  REVOKED = 4,
+
+  /**
+   * Closed to make room for a newer session of the same user.
+   *
+   * @generated from enum value: CLOSE_REASON_EVICTED = 5;
+   */
+  EVICTED = 5,
+
+  /**
+   * A renewed-away token was used after its grace period: likely stolen.
+   *
+   * @generated from enum value: CLOSE_REASON_TOKEN_REUSE = 6;
+   */
+  TOKEN_REUSE = 6,
+}
+
+/**
+ * Describes the enum sessions.v1.CloseReason.
+ */
+export const CloseReasonSchema: GenEnum<CloseReason> = /*@__PURE__*/
+  enumDesc(file_sessions_v1_sessions, 0);
+
+/**
+ * The machine-readable reason for an error, attached to it as an ErrorDetail.
+ *
+ * @generated from enum sessions.v1.ErrorReason
+ */
+export enum ErrorReason {
+  /**
+   * @generated from enum value: ERROR_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The token is malformed, or no session has it.
+   *
+   * @generated from enum value: ERROR_REASON_TOKEN_UNKNOWN = 1;
+   */
+  TOKEN_UNKNOWN = 1,
+
+  /**
+   * The session is closed.
+   *
+   * @generated from enum value: ERROR_REASON_SESSION_CLOSED = 2;
+   */
+  SESSION_CLOSED = 2,
+
+  /**
+   * The session was idle for too long; it is now closed.
+   *
+   * @generated from enum value: ERROR_REASON_EXPIRED_IDLE = 3;
+   */
+  EXPIRED_IDLE = 3,
+
+  /**
+   * The session outlived its absolute lifetime; it is now closed.
+   *
+   * @generated from enum value: ERROR_REASON_EXPIRED_ABSOLUTE = 4;
+   */
+  EXPIRED_ABSOLUTE = 4,
+
+  /**
+   * A token replaced by renewal was used after its grace period; the session
+   * is now closed.
+   *
+   * @generated from enum value: ERROR_REASON_TOKEN_REUSED = 5;
+   */
+  TOKEN_REUSED = 5,
+
+  /**
+   * The token was presented by another client than the one that opened the
+   * session (binding policy "client").
+   *
+   * @generated from enum value: ERROR_REASON_CLIENT_MISMATCH = 6;
+   */
+  CLIENT_MISMATCH = 6,
+
+  /**
+   * The token was presented from another network than the one that opened
+   * the session (binding policy "address").
+   *
+   * @generated from enum value: ERROR_REASON_ADDRESS_MISMATCH = 7;
+   */
+  ADDRESS_MISMATCH = 7,
+
+  /**
+   * The user already has as many active sessions as allowed.
+   *
+   * @generated from enum value: ERROR_REASON_SESSION_LIMIT = 8;
+   */
+  SESSION_LIMIT = 8,
+
+  /**
+   * expected_version did not match the session's version.
+   *
+   * @generated from enum value: ERROR_REASON_VERSION_MISMATCH = 9;
+   */
+  VERSION_MISMATCH = 9,
+}
+
+/**
+ * Describes the enum sessions.v1.ErrorReason.
+ */
+export const ErrorReasonSchema: GenEnum<ErrorReason> = /*@__PURE__*/
+  enumDesc(file_sessions_v1_sessions, 1);
 
 /**
  * SessionsService opens and closes user sessions, keeps per-session data and a
@@ -538,12 +963,18 @@ export const DeleteSessionByIdResponseSchema: GenMessage<DeleteSessionByIdRespon
  *   INVALID_ARGUMENT     a missing or malformed field; the message names it
  *   NOT_FOUND            no session has the given id
  *   FAILED_PRECONDITION  the session is closed and cannot be changed
+ *   UNAUTHENTICATED      ValidateSession refused the token
+ *   RESOURCE_EXHAUSTED   the user has as many sessions as allowed (deny policy)
+ *   ABORTED              expected_version did not match; nothing changed
+ * Errors with a reason a program should act on carry an ErrorDetail in the
+ * status details (grpc-status-details-bin; "details" in Connect JSON).
  *
  * @generated from service sessions.v1.SessionsService
  */
 export const SessionsService: GenService<{
   /**
-   * Opens a new active session for a user.
+   * Opens a new active session for a user and returns its secret token. The
+   * token is shown only here and when ValidateSession renews it.
    *
    * @generated from rpc sessions.v1.SessionsService.OpenSession
    */
@@ -551,6 +982,18 @@ export const SessionsService: GenService<{
     methodKind: "unary";
     input: typeof OpenSessionRequestSchema;
     output: typeof OpenSessionResponseSchema;
+  },
+  /**
+   * Checks a session token, as a gateway does on every request: returns the
+   * session if the token is valid and the session active, records activity,
+   * and renews the token when it is old enough.
+   *
+   * @generated from rpc sessions.v1.SessionsService.ValidateSession
+   */
+  validateSession: {
+    methodKind: "unary";
+    input: typeof ValidateSessionRequestSchema;
+    output: typeof ValidateSessionResponseSchema;
   },
   /**
    * Returns one session, with its user record and data. Reading a session is
@@ -605,8 +1048,9 @@ export const SessionsService: GenService<{
     output: typeof CloseSessionResponseSchema;
   },
   /**
-   * Closes every active session idle for longer than the server's idle
-   * timeout. The server also does this on its own schedule.
+   * Closes every active session past its expire_time, with the reason
+   * EXPIRED_IDLE or EXPIRED_ABSOLUTE. The server also does this on its own
+   * schedule, and ValidateSession closes an expired session it is shown.
    *
    * @generated from rpc sessions.v1.SessionsService.CloseExpiredSessions
    */
@@ -624,6 +1068,28 @@ export const SessionsService: GenService<{
     methodKind: "unary";
     input: typeof DeleteSessionByIdRequestSchema;
     output: typeof DeleteSessionByIdResponseSchema;
+  },
+  /**
+   * Closes every active session of a user, except one if given ("log out
+   * everywhere else"). Closed sessions get the reason REVOKED.
+   *
+   * @generated from rpc sessions.v1.SessionsService.CloseUserSessions
+   */
+  closeUserSessions: {
+    methodKind: "unary";
+    input: typeof CloseUserSessionsRequestSchema;
+    output: typeof CloseUserSessionsResponseSchema;
+  },
+  /**
+   * Closes (or, with dry_run, counts) every active session matching a filter.
+   * Closed sessions get the reason REVOKED.
+   *
+   * @generated from rpc sessions.v1.SessionsService.CloseSessions
+   */
+  closeSessions: {
+    methodKind: "unary";
+    input: typeof CloseSessionsRequestSchema;
+    output: typeof CloseSessionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sessions_v1_sessions, 0);

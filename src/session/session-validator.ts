@@ -1,0 +1,137 @@
+import type { Clock } from "./clock.js";
+import { invalidArgument, tokenRefused } from "./errors.js";
+import { sameNetwork } from "./network-binding.js";
+import type { Session, SessionInfo } from "./session.js";
+import type { SessionPolicy } from "./session-policy.js";
+import type { SessionCredentials, SessionStore } from "./session-store.js";
+import { hashesEqual, issueToken, parseToken, type TokenHasher } from "./session-token.js";
+import { checkText } from "./validate.js";
+
+export interface ValidateSessionInput {
+  readonly token: string;
+  /** The current request's address and client; "" when unknown. */
+  readonly address: string;
+  readonly client: string;
+  readonly includeData: boolean;
+}
+
+export interface ValidatedSession {
+  readonly session: Session | SessionInfo;
+  /** Set when the token was renewed; the caller must switch to it. */
+  readonly newToken?: string;
+}
+
+interface ValidatorDeps {
+  readonly store: SessionStore;
+  readonly clock: Clock;
+  readonly policy: SessionPolicy;
+  readonly hasher: TokenHasher;
+}
+
+/**
+ * The hot path: checks a token and returns its session. Checks run in this
+ * order: token known, session active, absolute lifetime, idle timeout, reuse
+ * of a renewed-away token, binding, then renewal and activity. An expired or
+ * reused session is closed on the spot, so every later call sees it closed.
+ */
+export function createSessionValidator({ store, clock, policy, hasher }: ValidatorDeps) {
+  return async function validateSession(input: ValidateSessionInput): Promise<ValidatedSession> {
+    if (input.token === "") throw invalidArgument("token", "is required");
+    checkText("address", input.address);
+    checkText("client", input.client);
+    requireBindingContext(policy, input);
+    const parsed = parseToken(input.token);
+    if (parsed === undefined) throw tokenRefused("token_unknown");
+    const presented = hasher(parsed.secret);
+
+    // A session refreshed by another process between our read and our
+    // conditional close is read again, once.
+    for (let attempt = 0; ; attempt++) {
+      const found = await store.getForValidation(parsed.sessionId, input.includeData);
+      if (found === undefined) throw tokenRefused("token_unknown");
+      const { session, credentials } = found;
+      const which = matchToken(presented, credentials);
+      if (which === undefined) throw tokenRefused("token_unknown");
+      if (!session.active) throw tokenRefused("session_closed");
+
+      const now = clock.now();
+      const expired =
+        now >= session.openTime + session.absoluteTimeoutMs ||
+        now >= session.requestTime + session.idleTimeoutMs;
+      if (expired) {
+        const reason = await store.closeIfExpired(session.id, now);
+        if (reason === "expired_absolute" || reason === "expired_idle") throw tokenRefused(reason);
+        if (attempt === 0) continue;
+        throw tokenRefused("session_closed");
+      }
+
+      if (which === "previous" && now >= credentials.previousTokenValidUntil) {
+        await store.close(session.id, now, "token_reuse");
+        throw tokenRefused("token_reused");
+      }
+      checkBinding(policy, session, input);
+
+      const seen = { address: input.address, client: input.client };
+      if (
+        which === "current" &&
+        policy.renewalIntervalMs > 0 &&
+        now - credentials.tokenTime >= policy.renewalIntervalMs
+      ) {
+        const next = issueToken(session.id, hasher);
+        const rotated = await store.rotateToken(
+          session.id,
+          { currentHash: presented, nextHash: next.hash, now, previousValidUntil: now + policy.renewalGraceMs },
+          seen,
+        );
+        // Losing the race means another call renewed it a moment ago: the
+        // presented token is now the previous one, within its grace.
+        if (rotated) {
+          return { session: afterActivity(session, now, seen, session.version + 1), newToken: next.token };
+        }
+        return { session };
+      }
+      if (now - session.requestTime >= policy.touchIntervalMs) {
+        await store.touch(session.id, now, seen);
+        return { session: afterActivity(session, now, seen, session.version) };
+      }
+      return { session };
+    }
+  };
+}
+
+function matchToken(presented: Uint8Array, credentials: SessionCredentials): "current" | "previous" | undefined {
+  if (hashesEqual(presented, credentials.tokenHash)) return "current";
+  if (hashesEqual(presented, credentials.previousTokenHash)) return "previous";
+  return undefined;
+}
+
+function afterActivity<S extends SessionInfo>(
+  session: S,
+  now: number,
+  seen: { address: string; client: string },
+  version: number,
+): S {
+  return { ...session, requestTime: now, lastAddress: seen.address, lastClient: seen.client, version };
+}
+
+function requireBindingContext(policy: SessionPolicy, input: ValidateSessionInput): void {
+  if (policy.binding.kind === "client" && input.client === "") {
+    throw invalidArgument("client", "is required: the server binds sessions to their client");
+  }
+  if (policy.binding.kind === "address" && input.address === "") {
+    throw invalidArgument("address", "is required: the server binds sessions to their network");
+  }
+}
+
+function checkBinding(policy: SessionPolicy, session: SessionInfo, input: ValidateSessionInput): void {
+  const { binding } = policy;
+  if (binding.kind === "client" && input.client !== session.client) {
+    throw tokenRefused("client_mismatch");
+  }
+  if (
+    binding.kind === "address" &&
+    !sameNetwork(input.address, session.address, binding.ipv4PrefixBits, binding.ipv6PrefixBits)
+  ) {
+    throw tokenRefused("address_mismatch");
+  }
+}
