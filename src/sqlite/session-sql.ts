@@ -25,12 +25,15 @@ export const countLiveSql = (byClient: boolean) =>
    WHERE user_id = @userId AND active = 1 AND expire_time > @now
    ${byClient ? "AND client = @client" : ""}`;
 
-/** The @n sessions a limit evicts first. */
+/**
+ * The @n sessions a limit evicts first. Ties within a millisecond go by
+ * rowid, which grows with every insert: the one opened first goes first.
+ */
 export const evictionVictimsSql = (byClient: boolean, leastRecentlyUsed: boolean) =>
   `SELECT id FROM sessions
    WHERE user_id = @userId AND active = 1 AND expire_time > @now
    ${byClient ? "AND client = @client" : ""}
-   ORDER BY ${leastRecentlyUsed ? "request_time" : "open_time"}, id LIMIT @n`;
+   ORDER BY ${leastRecentlyUsed ? "request_time" : "open_time"}, rowid LIMIT @n`;
 
 export const UPDATE_CONTENT_SQL = `UPDATE sessions
   SET request_time = @requestTime,

@@ -1,14 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  connectBinaryHttp2,
-  connectJsonHttp1,
-  grpcJsClient,
-  grpcOverH2c,
-  grpcWebHttp1,
-  RpcError,
-  type TestClient,
-  type TestRequest,
-} from "../support/clients.js";
+import { CLIENTS, RpcError, type TestClient, type TestRequest } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/test-server.js";
 
 const Code = { InvalidArgument: 3, NotFound: 5, FailedPrecondition: 9 } as const;
@@ -16,14 +7,6 @@ const Code = { InvalidArgument: 3, NotFound: 5, FailedPrecondition: 9 } as const
 const UNKNOWN_ID = "0123456789abcdef0123456789abcdef";
 const HOUR = 3_600_000;
 
-/** Every client the service must answer the same way, and the port it uses. */
-const CLIENTS: { name: string; make: (server: TestServer) => TestClient }[] = [
-  { name: "grpc-js on the gRPC port", make: (s) => grpcJsClient(s.app.grpcPort) },
-  { name: "Connect JSON over HTTP/1.1", make: (s) => connectJsonHttp1(s.app.httpPort) },
-  { name: "Connect binary over h2c", make: (s) => connectBinaryHttp2(s.app.httpPort) },
-  { name: "gRPC-Web over HTTP/1.1", make: (s) => grpcWebHttp1(s.app.httpPort) },
-  { name: "gRPC over h2c on the HTTP port", make: (s) => grpcOverH2c(s.app.httpPort) },
-];
 
 async function expectError(promise: Promise<unknown>, code: number, message: RegExp) {
   const error = await promise.then(
@@ -47,7 +30,7 @@ describe.each(CLIENTS)("SessionsService via $name", ({ make }) => {
     server = await startTestServer({
       sessions: { idleTimeoutMs: 24 * HOUR, absoluteTimeoutMs: 7 * 24 * HOUR, maxPageSize: 50 },
     });
-    client = make(server);
+    client = make(server.app);
   });
   afterEach(async () => {
     client.close();

@@ -1,7 +1,7 @@
 import Database from "better-sqlite3";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { SCHEMA_VERSION } from "../../src/sqlite/migrations.js";
+import { migrate, SCHEMA_VERSION } from "../../src/sqlite/migrations.js";
 import { CLOSE_EXPIRED_SQL, listSql } from "../../src/sqlite/session-sql.js";
 import { createSqliteSessionStore } from "../../src/sqlite/sqlite-session-store.js";
 import { describeStoreContract, sessionRecord } from "../support/store-contract.js";
@@ -44,6 +44,48 @@ describe("SQLite session store on a file", () => {
     expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
     expect(db.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
     db.close();
+  });
+
+  it("migrates a version 1 database, keeping its sessions", async () => {
+    const path = newDbPath();
+    await createSqliteSessionStore({ path: path.replace("sessions.db", "init.db") }).dispose(); // creates the folder
+    const old = new Database(path);
+    migrate(old, 1);
+    old
+      .prepare(
+        `INSERT INTO sessions (id, user_id, user_name, active, open_time, close_time, request_time,
+                               address, client, user_json, data_json)
+         VALUES (?, 'u1', 'User', 1, 1000, NULL, 2000, 'a', 'c', NULL, '{"x":1}'),
+                (?, 'u2', 'User', 0, 1000, 3000, 2000, 'a', 'c', NULL, NULL)`,
+      )
+      .run("a".repeat(32), "b".repeat(32));
+    old.close();
+
+    const store = createSqliteSessionStore({ path });
+    expect(await store.get("a".repeat(32))).toEqual({
+      id: "a".repeat(32),
+      userId: "u1",
+      userName: "User",
+      active: true,
+      openTime: 1000,
+      closeTime: null,
+      closeReason: null,
+      requestTime: 2000,
+      address: "a",
+      client: "c",
+      version: 1,
+      idleTimeoutMs: 1_800_000,
+      absoluteTimeoutMs: 86_400_000,
+      lastAddress: "",
+      lastClient: "",
+      user: null,
+      data: { x: 1 },
+    });
+    // Its expiry was computed, so the sweeper finds it: idle deadline 2000 + 30 min.
+    expect(await store.closeExpired(2000 + 1_800_000 - 1, 10)).toBe(0);
+    expect(await store.closeExpired(2000 + 1_800_000, 10)).toBe(1);
+    expect((await store.get("b".repeat(32)))?.active).toBe(false);
+    await store.dispose();
   });
 
   it("refuses a database written by a newer schema", () => {

@@ -389,3 +389,12 @@ function normalize(
       return { session: toSession(res.session as Record<string, any>) };
   }
 }
+
+/** Every client the service must answer the same way, and the port each uses. */
+export const CLIENTS: { name: string; make: (ports: { grpcPort: number; httpPort: number }) => TestClient }[] = [
+  { name: "grpc-js on the gRPC port", make: (p) => grpcJsClient(p.grpcPort) },
+  { name: "Connect JSON over HTTP/1.1", make: (p) => connectJsonHttp1(p.httpPort) },
+  { name: "Connect binary over h2c", make: (p) => connectBinaryHttp2(p.httpPort) },
+  { name: "gRPC-Web over HTTP/1.1", make: (p) => grpcWebHttp1(p.httpPort) },
+  { name: "gRPC over h2c on the HTTP port", make: (p) => grpcOverH2c(p.httpPort) },
+];

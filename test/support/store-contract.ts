@@ -131,6 +131,14 @@ export function describeStoreContract(name: string, createStore: () => SessionSt
         expect(await store.countActive({ userId: "u1" })).toBe(2);
       });
 
+      it("evicts the session opened first when several opened in the same millisecond", async () => {
+        const same = [0, 1, 2, 3, 4].map(() => sessionRecord());
+        for (const s of same) await add(s);
+        const extra = sessionRecord();
+        const outcome = await store.insert(extra, hash(), { limits: [{ max: 5 }], policy: "evict_oldest" }, T);
+        expect(outcome).toEqual({ status: "inserted", evictedIds: [same[0]!.id] });
+      });
+
       it("evicts the least recently used sessions to make room", async () => {
         const sessions = await three();
         const extra = sessionRecord({ openTime: T + 20, requestTime: T + 20 });
