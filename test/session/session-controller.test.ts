@@ -216,6 +216,44 @@ describe("session controller", () => {
     });
   });
 
+  describe("ValidateSession order of checks", () => {
+    beforeEach(() =>
+      setup({ renewalIntervalMs: HOUR, renewalGraceMs: 30 * SECOND, idleTimeoutMs: 2 * HOUR, binding: { kind: "client" } }),
+    );
+
+    it("reports a closed session as closed, even past its deadlines", async () => {
+      const { session, token } = await open();
+      await controller.closeSession(session.id);
+      clock.advance(48 * HOUR);
+      await expectSessionError(validate(token, { client: "web" }), "unauthenticated", /closed/, "session_closed");
+    });
+
+    it("reports expiry before the reuse of a renewed-away token", async () => {
+      const { token } = await open();
+      clock.advance(HOUR);
+      await validate(token, { client: "web" }); // renews
+      clock.advance(3 * HOUR); // idle-expired, and long past the grace
+      await expectSessionError(validate(token, { client: "web" }), "unauthenticated", /idle/, "expired_idle");
+    });
+
+    it("reports the reuse of a renewed-away token before a binding mismatch", async () => {
+      const { session, token } = await open();
+      clock.advance(HOUR);
+      await validate(token, { client: "web" });
+      clock.advance(31 * SECOND);
+      await expectSessionError(validate(token, { client: "elsewhere" }), "unauthenticated", /reused/, "token_reused");
+      expect((await controller.getSessionById(session.id)).closeReason).toBe("token_reuse");
+    });
+
+    it("does not renew a token presented from the wrong client", async () => {
+      const { session, token } = await open();
+      clock.advance(HOUR);
+      await expectSessionError(validate(token, { client: "elsewhere" }), "unauthenticated", /client/, "client_mismatch");
+      expect((await controller.getSessionById(session.id)).version).toBe(1);
+      expect(calls.rotateToken ?? 0).toBe(0);
+    });
+  });
+
   describe("ValidateSession binding", () => {
     it("rejects a token from another client under the client policy, and records nothing", async () => {
       setup({ binding: { kind: "client" } });
