@@ -123,8 +123,8 @@ const VARIABLES: readonly Variable[] = [
   variable("SESSIONS_MAX_SESSIONS_PER_CLIENT", "client=limit pairs separated by commas, such as web=5,ios=2", parseClientLimits, (d, v) => (d.sessions.maxSessionsPerClient = v), () => "none"),
   variable("SESSIONS_SESSION_LIMIT_POLICY", "deny, evict_oldest or evict_least_recently_used", oneOf(["deny", "evict_oldest", "evict_least_recently_used"] as const), (d, v: SessionLimitPolicy) => (d.sessions.sessionLimitPolicy = v), (c) => c.sessions.sessionLimitPolicy),
   variable("SESSIONS_BINDING", "none, client or address", oneOf(["none", "client", "address"] as const), (d, v) => (d.bindingKind = v), (c) => c.sessions.binding.kind),
-  variable("SESSIONS_BINDING_IPV4_PREFIX", "a prefix length from 0 to 32", bounded(parseInteger, 32), (d, v) => (d.ipv4PrefixBits = v), () => "24"),
-  variable("SESSIONS_BINDING_IPV6_PREFIX", "a prefix length from 0 to 128", bounded(parseInteger, 128), (d, v) => (d.ipv6PrefixBits = v), () => "64"),
+  variable("SESSIONS_BINDING_IPV4_PREFIX", "a prefix length from 1 to 32", positive(bounded(parseInteger, 32)), (d, v) => (d.ipv4PrefixBits = v), () => "24"),
+  variable("SESSIONS_BINDING_IPV6_PREFIX", "a prefix length from 1 to 128", positive(bounded(parseInteger, 128)), (d, v) => (d.ipv6PrefixBits = v), () => "64"),
   variable("SESSIONS_MAX_PAGE_SIZE", "a whole number above zero", positive(parseInteger), (d, v) => (d.sessions.maxPageSize = v), (c) => `${c.sessions.maxPageSize}`),
   variable("SESSIONS_MAX_DATA_BYTES", "a whole number of bytes above zero", positive(parseInteger), (d, v) => (d.sessions.maxDataBytes = v), (c) => `${c.sessions.maxDataBytes}`),
   variable("SESSIONS_MAX_USER_BYTES", "a whole number of bytes above zero", positive(parseInteger), (d, v) => (d.sessions.maxUserBytes = v), (c) => `${c.sessions.maxUserBytes}`),
@@ -181,6 +181,9 @@ function inconsistencies(policy: SessionPolicy): string[] {
   }
   if (policy.touchIntervalMs >= policy.idleTimeoutMs) {
     problems.push("SESSIONS_TOUCH_INTERVAL: must be shorter than SESSIONS_IDLE_TIMEOUT");
+  }
+  if (policy.renewalIntervalMs > 0 && policy.renewalGraceMs >= policy.renewalIntervalMs) {
+    problems.push("SESSIONS_RENEWAL_GRACE: must be shorter than SESSIONS_RENEWAL_INTERVAL");
   }
   return problems;
 }

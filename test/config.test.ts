@@ -115,18 +115,27 @@ describe("configuration", () => {
       'SESSIONS_SHUTDOWN_GRACE: expected a duration up to 24d such as 10s, got "30d"',
       'SESSIONS_IDLE_TIMEOUT: expected a duration such as 90s, 30m, 24h or 7d, above zero, got "0"',
       'SESSIONS_MAX_SESSIONS_PER_CLIENT: expected client=limit pairs separated by commas, such as web=5,ios=2, got "web"',
-      'SESSIONS_BINDING_IPV4_PREFIX: expected a prefix length from 0 to 32, got "33"',
+      'SESSIONS_BINDING_IPV4_PREFIX: expected a prefix length from 1 to 32, got "33"',
       'SESSIONS_MAX_PAGE_SIZE: expected a whole number above zero, got "-3"',
     ]);
   });
 
   it("refuses inconsistent timeouts", () => {
     expect(
-      problemsOf({ SESSIONS_IDLE_TIMEOUT: "2d", SESSIONS_ABSOLUTE_TIMEOUT: "60d", SESSIONS_TOUCH_INTERVAL: "3d" }),
+      problemsOf({
+        SESSIONS_IDLE_TIMEOUT: "2d",
+        SESSIONS_ABSOLUTE_TIMEOUT: "60d",
+        SESSIONS_TOUCH_INTERVAL: "3d",
+        SESSIONS_RENEWAL_INTERVAL: "30s",
+      }),
     ).toEqual([
       "SESSIONS_IDLE_TIMEOUT: must not exceed SESSIONS_MAX_IDLE_TIMEOUT",
       "SESSIONS_ABSOLUTE_TIMEOUT: must not exceed SESSIONS_MAX_ABSOLUTE_TIMEOUT",
       "SESSIONS_TOUCH_INTERVAL: must be shorter than SESSIONS_IDLE_TIMEOUT",
+      "SESSIONS_RENEWAL_GRACE: must be shorter than SESSIONS_RENEWAL_INTERVAL",
+    ]);
+    expect(problemsOf({ SESSIONS_RENEWAL_INTERVAL: "0", SESSIONS_BINDING_IPV6_PREFIX: "0" })).toEqual([
+      'SESSIONS_BINDING_IPV6_PREFIX: expected a prefix length from 1 to 128, got "0"',
     ]);
   });
 

@@ -56,6 +56,12 @@ export function sessionClosed(id: string): SessionError {
   return new SessionError("failed_precondition", `session ${id} is closed`, undefined, "session_closed");
 }
 
+/** A write to a session that had expired (and is now closed). */
+export function sessionExpired(id: string, reason: "expired_idle" | "expired_absolute"): SessionError {
+  const why = reason === "expired_idle" ? "after being idle too long" : "at its maximum lifetime";
+  return new SessionError("failed_precondition", `session ${id} expired ${why}`, undefined, reason);
+}
+
 export function versionMismatch(id: string, expected: number, actual: number): SessionError {
   return new SessionError(
     "aborted",
@@ -93,9 +99,18 @@ export function tokenRefused(reason: keyof typeof REFUSALS): SessionError {
   return new SessionError("unauthenticated", REFUSALS[reason], undefined, reason);
 }
 
-/** The close reason that a refusal leaves on the session, if it closes it. */
-export const CLOSING_REFUSALS: Partial<Record<SessionErrorReason, CloseReason>> = {
-  expired_idle: "expired_idle",
-  expired_absolute: "expired_absolute",
-  token_reused: "token_reuse",
-};
+/**
+ * ValidateSession's refusal of a closed session: why it was closed, when that
+ * is something the caller can act on (expiry, reuse), else just "closed".
+ */
+export function closedSessionRefused(reason: CloseReason | null): SessionError {
+  switch (reason) {
+    case "expired_idle":
+    case "expired_absolute":
+      return tokenRefused(reason);
+    case "token_reuse":
+      return tokenRefused("token_reused");
+    default:
+      return tokenRefused("session_closed");
+  }
+}

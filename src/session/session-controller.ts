@@ -2,6 +2,7 @@ import type { Clock } from "./clock.js";
 import {
   invalidArgument,
   sessionClosed,
+  sessionExpired,
   sessionLimitReached,
   sessionNotFound,
   versionMismatch,
@@ -78,6 +79,10 @@ export function createSessionController(options: SessionControllerOptions) {
         return outcome.session;
       case "closed":
         throw sessionClosed(id);
+      case "expired":
+        throw outcome.reason === "expired_absolute" || outcome.reason === "expired_idle"
+          ? sessionExpired(id, outcome.reason)
+          : sessionClosed(id);
       case "version_mismatch":
         throw versionMismatch(id, expectedVersion ?? 0, outcome.session.version);
       case "not_found":
@@ -161,6 +166,12 @@ export function createSessionController(options: SessionControllerOptions) {
       if (Object.keys(filter).length === 0) {
         throw invalidArgument("filter", "must set at least one field (active = true closes every session)");
       }
+      if (filter.active === false) {
+        throw invalidArgument("filter.active", "must not be false: only active sessions can be closed");
+      }
+      if (filter.closeReason !== undefined) {
+        throw invalidArgument("filter.close_reason", "must not be set: only active sessions can be closed");
+      }
       if (dryRun) return store.countActive(filter);
       const now = clock.now();
       return inBatches(() => store.closeMatching(filter, "revoked", now, BATCH_SIZE));
@@ -238,15 +249,16 @@ function timeout(field: string, requested: number | undefined, fallback: number,
 }
 
 /**
- * The limits a new session must keep: the user's sessions from this client,
- * if the client has its own limit, then all of the user's sessions.
+ * The limit a new session must keep: the client's own limit on the user's
+ * sessions from that client, if it has one, else the server-wide limit on
+ * all of the user's sessions.
  */
 function limitsFor(policy: SessionPolicy, client: string): SessionLimit[] {
-  const limits: SessionLimit[] = [];
-  const perClient = Object.hasOwn(policy.maxSessionsPerClient, client) ? policy.maxSessionsPerClient[client] : 0;
-  if (perClient !== undefined && perClient > 0) limits.push({ max: perClient, client });
-  if (policy.maxSessionsPerUser > 0) limits.push({ max: policy.maxSessionsPerUser });
-  return limits;
+  if (Object.hasOwn(policy.maxSessionsPerClient, client)) {
+    const max = policy.maxSessionsPerClient[client]!;
+    return max > 0 ? [{ max, client }] : [];
+  }
+  return policy.maxSessionsPerUser > 0 ? [{ max: policy.maxSessionsPerUser }] : [];
 }
 
 function checkFilter(filter: SessionFilter): void {

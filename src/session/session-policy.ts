@@ -25,7 +25,10 @@ export interface SessionPolicy {
   readonly renewalGraceMs: number;
   /** Active sessions per user, from all clients; 0 for no limit. */
   readonly maxSessionsPerUser: number;
-  /** Active sessions per user from one client, by client; checked as well as the above. */
+  /**
+   * Overrides by client: a new session from a listed client is limited to
+   * this many of the user's sessions from that client (0: no limit) instead.
+   */
   readonly maxSessionsPerClient: Readonly<Record<string, number>>;
   readonly sessionLimitPolicy: SessionLimitPolicy;
   readonly binding: BindingPolicy;

@@ -20,6 +20,8 @@ export type UpdateOutcome =
   | { readonly status: "updated"; readonly session: Session }
   | { readonly status: "not_found" }
   | { readonly status: "closed"; readonly session: Session }
+  /** It had expired: the update closed it instead, with this reason. */
+  | { readonly status: "expired"; readonly reason: CloseReason; readonly session: Session }
   | { readonly status: "version_mismatch"; readonly session: Session };
 
 /** A cap on a user's active, unexpired sessions; client-scoped when `client` is set. */
@@ -66,8 +68,14 @@ export interface SeenContext {
 /**
  * Persistence of sessions. Every method is one whole atomic operation, so a
  * backend implements it as a single transaction (or its native equivalent) and
- * the controller never needs to lock. Activity (a new requestTime) also moves
- * the session's expiry; version increases with every other change.
+ * the controller never needs to lock.
+ *
+ * Rules every implementation keeps: a session is live while active and now <
+ * its expiry (the earlier of requestTime + idle and openTime + absolute).
+ * Only live sessions take writes. Activity moves requestTime forward, never
+ * back, and with it the expiry. Version increases with every change to data,
+ * user or state, not with activity or token renewal. A session closed after
+ * its expiry is closed as expired, whatever the caller's reason.
  */
 export interface SessionStore {
   /**
@@ -89,8 +97,9 @@ export interface SessionStore {
   list(query: SessionQuery): Promise<SessionPage>;
 
   /**
-   * Applies a change to an active session whose version is `expectedVersion`
-   * (any, if undefined) and records activity at `requestTime`.
+   * Applies a change to a live session whose version is `expectedVersion`
+   * (any, if undefined) and records activity at `requestTime`. An expired
+   * session is closed instead.
    */
   update(
     id: string,
@@ -99,15 +108,19 @@ export interface SessionStore {
     expectedVersion?: number,
   ): Promise<UpdateOutcome>;
 
-  /** Records activity on an active session; not a version change. */
-  touch(id: string, requestTime: number, seen: SeenContext): Promise<void>;
+  /** Records activity on a live session; false if it is not live. */
+  touch(id: string, requestTime: number, seen: SeenContext): Promise<boolean>;
 
   /**
-   * Replaces the token if its hash is still `currentHash` (compare-and-swap),
-   * records activity, and keeps the old hash valid until previousValidUntil.
-   * False if another call rotated it first or the session is closed.
+   * Replaces the token of a live session if its hash is still `currentHash`
+   * (compare-and-swap), records activity, keeps the old hash valid until
+   * previousValidUntil, and retires the hash that was previous until now.
+   * False if another call rotated it first or the session is not live.
    */
   rotateToken(id: string, rotation: TokenRotation, seen: SeenContext): Promise<boolean>;
+
+  /** Whether `tokenHash` is one the session has retired through renewals. */
+  isRetiredToken(id: string, tokenHash: Uint8Array): Promise<boolean>;
 
   /**
    * Closes the session if it is active: closeTime and reason set, user and

@@ -1,5 +1,5 @@
 import type { Clock } from "./clock.js";
-import { invalidArgument, tokenRefused } from "./errors.js";
+import { closedSessionRefused, invalidArgument, tokenRefused } from "./errors.js";
 import { sameNetwork } from "./network-binding.js";
 import type { Session, SessionInfo } from "./session.js";
 import type { SessionPolicy } from "./session-policy.js";
@@ -28,11 +28,17 @@ interface ValidatorDeps {
   readonly hasher: TokenHasher;
 }
 
+/** How often a validation re-reads a session that changed under it. */
+const MAX_ATTEMPTS = 3;
+
 /**
  * The hot path: checks a token and returns its session. Checks run in this
  * order: token known, session active, absolute lifetime, idle timeout, reuse
  * of a renewed-away token, binding, then renewal and activity. An expired or
  * reused session is closed on the spot, so every later call sees it closed.
+ * Every write is conditional on the session still being live (and, for a
+ * renewal, on the token being unchanged); when another call or process got
+ * there first, the session is read again and checked anew.
  */
 export function createSessionValidator({ store, clock, policy, hasher }: ValidatorDeps) {
   return async function validateSession(input: ValidateSessionInput): Promise<ValidatedSession> {
@@ -44,55 +50,56 @@ export function createSessionValidator({ store, clock, policy, hasher }: Validat
     if (parsed === undefined) throw tokenRefused("token_unknown");
     const presented = hasher(parsed.secret);
 
-    // A session refreshed by another process between our read and our
-    // conditional close is read again, once.
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       const found = await store.getForValidation(parsed.sessionId, input.includeData);
       if (found === undefined) throw tokenRefused("token_unknown");
       const { session, credentials } = found;
-      const which = matchToken(presented, credentials);
+      const which =
+        matchToken(presented, credentials) ??
+        ((await store.isRetiredToken(session.id, presented)) ? "retired" : undefined);
       if (which === undefined) throw tokenRefused("token_unknown");
-      if (!session.active) throw tokenRefused("session_closed");
+      if (!session.active) throw closedSessionRefused(session.closeReason);
 
       const now = clock.now();
-      const expired =
+      if (
         now >= session.openTime + session.absoluteTimeoutMs ||
-        now >= session.requestTime + session.idleTimeoutMs;
-      if (expired) {
+        now >= session.requestTime + session.idleTimeoutMs
+      ) {
         const reason = await store.closeIfExpired(session.id, now);
         if (reason === "expired_absolute" || reason === "expired_idle") throw tokenRefused(reason);
-        if (attempt === 0) continue;
+        if (attempt < MAX_ATTEMPTS) continue;
         throw tokenRefused("session_closed");
       }
 
-      if (which === "previous" && now >= credentials.previousTokenValidUntil) {
+      if (which === "retired" || (which === "previous" && now >= credentials.previousTokenValidUntil)) {
         await store.close(session.id, now, "token_reuse");
         throw tokenRefused("token_reused");
       }
       checkBinding(policy, session, input);
 
-      const seen = { address: input.address, client: input.client };
-      if (
-        which === "current" &&
-        policy.renewalIntervalMs > 0 &&
-        now - credentials.tokenTime >= policy.renewalIntervalMs
-      ) {
+      // An empty address or client means "not known": keep what was seen before.
+      const seen = {
+        address: input.address === "" ? session.lastAddress : input.address,
+        client: input.client === "" ? session.lastClient : input.client,
+      };
+      if (which === "current" && policy.renewalIntervalMs > 0 && now - credentials.tokenTime >= policy.renewalIntervalMs) {
         const next = issueToken(session.id, hasher);
-        const rotated = await store.rotateToken(
-          session.id,
-          { currentHash: presented, nextHash: next.hash, now, previousValidUntil: now + policy.renewalGraceMs },
-          seen,
-        );
-        // Losing the race means another call renewed it a moment ago: the
-        // presented token is now the previous one, within its grace.
-        if (rotated) {
-          return { session: afterActivity(session, now, seen, session.version + 1), newToken: next.token };
+        const rotation = { currentHash: presented, nextHash: next.hash, now, previousValidUntil: now + policy.renewalGraceMs };
+        if (await store.rotateToken(session.id, rotation, seen)) {
+          return { session: afterActivity(session, now, seen), newToken: next.token };
         }
-        return { session };
+        // Renewed by another call a moment ago, or closed meanwhile: look again.
+        if (attempt < MAX_ATTEMPTS) continue;
+        throw tokenRefused("session_closed");
       }
-      if (now - session.requestTime >= policy.touchIntervalMs) {
-        await store.touch(session.id, now, seen);
-        return { session: afterActivity(session, now, seen, session.version) };
+
+      const seenChanged = seen.address !== session.lastAddress || seen.client !== session.lastClient;
+      if (now - session.requestTime >= policy.touchIntervalMs || seenChanged) {
+        if (await store.touch(session.id, now, seen)) {
+          return { session: afterActivity(session, now, seen) };
+        }
+        if (attempt < MAX_ATTEMPTS) continue;
+        throw tokenRefused("session_closed");
       }
       return { session };
     }
@@ -105,13 +112,13 @@ function matchToken(presented: Uint8Array, credentials: SessionCredentials): "cu
   return undefined;
 }
 
-function afterActivity<S extends SessionInfo>(
-  session: S,
-  now: number,
-  seen: { address: string; client: string },
-  version: number,
-): S {
-  return { ...session, requestTime: now, lastAddress: seen.address, lastClient: seen.client, version };
+function afterActivity<S extends SessionInfo>(session: S, now: number, seen: { address: string; client: string }): S {
+  return {
+    ...session,
+    requestTime: Math.max(session.requestTime, now),
+    lastAddress: seen.address,
+    lastClient: seen.client,
+  };
 }
 
 function requireBindingContext(policy: SessionPolicy, input: ValidateSessionInput): void {

@@ -39,6 +39,23 @@ export const MIGRATIONS: readonly string[] = [
    DROP INDEX sessions_active_by_request_time;
    CREATE INDEX sessions_active_by_expire_time ON sessions (expire_time) WHERE active = 1;
    CREATE INDEX sessions_closed_by_close_time ON sessions (close_time) WHERE active = 0;`,
+
+  // Every token a session has retired, so that reuse is caught however many
+  // renewals ago it was; and legacy sessions keep the 24 h idle expiry they
+  // were opened with (they have no token, so they can only expire or close).
+  `CREATE TABLE retired_tokens (
+     session_id TEXT NOT NULL,
+     token_hash BLOB NOT NULL,
+     PRIMARY KEY (session_id, token_hash)
+   ) WITHOUT ROWID;
+   CREATE TRIGGER sessions_forget_retired_tokens AFTER DELETE ON sessions
+   BEGIN
+     DELETE FROM retired_tokens WHERE session_id = old.id;
+   END;
+   UPDATE sessions
+     SET idle_timeout_ms = 86400000, absolute_timeout_ms = 2592000000,
+         expire_time = min(open_time + 2592000000, request_time + 86400000)
+     WHERE token_hash IS NULL AND active = 1;`,
 ];
 
 /** The schema version this code expects. */

@@ -1,8 +1,14 @@
 import type { SessionFilter } from "../session/session.js";
 import { ALL_COLUMNS, INFO_COLUMNS } from "./session-row.js";
 
-/** SQL for a session's expiry after activity at @requestTime. */
-const EXPIRY_AFTER_ACTIVITY = "min(open_time + absolute_timeout_ms, @requestTime + idle_timeout_ms)";
+/** Activity never moves request_time backwards, whatever another process's clock says. */
+const REQUEST_TIME_AFTER_ACTIVITY = "max(request_time, @requestTime)";
+
+/** A session's expiry after activity at @requestTime (SET reads the row's old values). */
+const EXPIRY_AFTER_ACTIVITY = `min(open_time + absolute_timeout_ms, ${REQUEST_TIME_AFTER_ACTIVITY} + idle_timeout_ms)`;
+
+/** An active session that has not expired by @requestTime: the one rule for "live". */
+const LIVE_AT_REQUEST_TIME = "active = 1 AND expire_time > @requestTime";
 
 /** The assignments that close a session at @closeTime. */
 const CLOSE_ASSIGNMENTS = `active = 0, close_time = @closeTime, expire_time = NULL,
@@ -11,6 +17,9 @@ const CLOSE_ASSIGNMENTS = `active = 0, close_time = @closeTime, expire_time = NU
 /** Why an expired session closes: its absolute deadline first, else idle. */
 const EXPIRED_REASON = `CASE WHEN open_time + absolute_timeout_ms <= @closeTime
   THEN 'expired_absolute' ELSE 'expired_idle' END`;
+
+/** @reason, unless the session had already expired: then the expiry is why it closed. */
+const CLOSE_REASON = `CASE WHEN expire_time <= @closeTime THEN ${EXPIRED_REASON} ELSE @reason END`;
 
 export const INSERT_SQL = `INSERT INTO sessions (${ALL_COLUMNS}, expire_time, token_hash, token_time)
   VALUES (@id, @user_id, @user_name, @active, @open_time, @close_time, @close_reason, @request_time,
@@ -36,26 +45,34 @@ export const evictionVictimsSql = (byClient: boolean, leastRecentlyUsed: boolean
    ORDER BY ${leastRecentlyUsed ? "request_time" : "open_time"}, rowid LIMIT @n`;
 
 export const UPDATE_CONTENT_SQL = `UPDATE sessions
-  SET request_time = @requestTime,
+  SET request_time = ${REQUEST_TIME_AFTER_ACTIVITY},
       expire_time = ${EXPIRY_AFTER_ACTIVITY},
       user_json = CASE WHEN @setUser THEN @user ELSE user_json END,
       data_json = CASE WHEN @setData THEN @data ELSE data_json END,
       version = version + 1
-  WHERE id = @id AND active = 1 AND (@expectedVersion IS NULL OR version = @expectedVersion)`;
+  WHERE id = @id AND ${LIVE_AT_REQUEST_TIME}
+    AND (@expectedVersion IS NULL OR version = @expectedVersion)`;
 
 export const TOUCH_SQL = `UPDATE sessions
-  SET request_time = @requestTime, expire_time = ${EXPIRY_AFTER_ACTIVITY},
+  SET request_time = ${REQUEST_TIME_AFTER_ACTIVITY}, expire_time = ${EXPIRY_AFTER_ACTIVITY},
       last_address = @address, last_client = @client
-  WHERE id = @id AND active = 1 AND request_time < @requestTime`;
+  WHERE id = @id AND ${LIVE_AT_REQUEST_TIME}`;
+
+/** The token hash a rotation is about to retire for good, if any. */
+export const PREVIOUS_TOKEN_SQL = "SELECT prev_token_hash FROM sessions WHERE id = ?";
 
 export const ROTATE_TOKEN_SQL = `UPDATE sessions
   SET prev_token_hash = token_hash, prev_token_valid_until = @previousValidUntil,
       token_hash = @nextHash, token_time = @requestTime,
-      request_time = max(request_time, @requestTime), expire_time = ${EXPIRY_AFTER_ACTIVITY},
-      last_address = @address, last_client = @client, version = version + 1
-  WHERE id = @id AND active = 1 AND token_hash = @currentHash`;
+      request_time = ${REQUEST_TIME_AFTER_ACTIVITY}, expire_time = ${EXPIRY_AFTER_ACTIVITY},
+      last_address = @address, last_client = @client
+  WHERE id = @id AND ${LIVE_AT_REQUEST_TIME} AND token_hash = @currentHash`;
 
-export const CLOSE_SQL = `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = @reason
+export const RETIRE_TOKEN_SQL = "INSERT OR IGNORE INTO retired_tokens (session_id, token_hash) VALUES (?, ?)";
+
+export const IS_RETIRED_TOKEN_SQL = "SELECT 1 FROM retired_tokens WHERE session_id = ? AND token_hash = ?";
+
+export const CLOSE_SQL = `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = ${CLOSE_REASON}
   WHERE id = @id AND active = 1`;
 
 export const CLOSE_IF_EXPIRED_SQL = `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = ${EXPIRED_REASON}
@@ -148,7 +165,7 @@ export interface FilteredStatement {
 export function closeMatchingSql(filter: SessionFilter, except: boolean): FilteredStatement {
   const { where, params } = filterToSql(filter, ["active = 1", ...(except ? ["id <> @exceptId"] : [])]);
   return {
-    sql: `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = @reason
+    sql: `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = ${CLOSE_REASON}
           WHERE id IN (SELECT id FROM sessions ${where} LIMIT @limit)`,
     params,
   };

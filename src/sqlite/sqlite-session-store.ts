@@ -111,10 +111,34 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
         setData: change.data !== undefined ? 1 : 0,
         data: change.data === undefined ? null : stringifyJson(change.data),
       });
+      if (changes === 1) return { status: "updated", session: getSession(id)! };
+      const reason = closeIfExpired(id, requestTime);
       const session = getSession(id);
       if (session === undefined) return { status: "not_found" };
-      if (changes === 1) return { status: "updated", session };
+      if (reason !== undefined) return { status: "expired", reason, session };
       return session.active ? { status: "version_mismatch", session } : { status: "closed", session };
+    },
+  );
+
+  const closeIfExpired = (id: string, now: number) =>
+    (prepare(sql.CLOSE_IF_EXPIRED_SQL).get({ id, closeTime: now }) as { close_reason: CloseReason } | undefined)
+      ?.close_reason;
+
+  const rotateToken = db.transaction(
+    (...[id, rotation, seen]: Parameters<SessionStore["rotateToken"]>): boolean => {
+      const retiring = prepare(sql.PREVIOUS_TOKEN_SQL).get(id) as { prev_token_hash: Buffer | null } | undefined;
+      const { changes } = prepare(sql.ROTATE_TOKEN_SQL).run({
+        id,
+        currentHash: rotation.currentHash,
+        nextHash: rotation.nextHash,
+        requestTime: rotation.now,
+        previousValidUntil: rotation.previousValidUntil,
+        ...seen,
+      });
+      if (changes === 1 && retiring?.prev_token_hash != null) {
+        prepare(sql.RETIRE_TOKEN_SQL).run(id, retiring.prev_token_hash);
+      }
+      return changes === 1;
     },
   );
 
@@ -154,27 +178,19 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       return update.immediate(id, change, requestTime, expectedVersion);
     },
     async touch(id, requestTime, seen) {
-      prepare(sql.TOUCH_SQL).run({ id, requestTime, ...seen });
+      return prepare(sql.TOUCH_SQL).run({ id, requestTime, ...seen }).changes === 1;
     },
     async rotateToken(id, rotation, seen) {
-      const { changes } = prepare(sql.ROTATE_TOKEN_SQL).run({
-        id,
-        currentHash: rotation.currentHash,
-        nextHash: rotation.nextHash,
-        requestTime: rotation.now,
-        previousValidUntil: rotation.previousValidUntil,
-        ...seen,
-      });
-      return changes === 1;
+      return rotateToken.immediate(id, rotation, seen);
+    },
+    async isRetiredToken(id, tokenHash) {
+      return prepare(sql.IS_RETIRED_TOKEN_SQL).get(id, tokenHash) !== undefined;
     },
     async close(id, closeTime, reason) {
       return close.immediate(id, closeTime, reason);
     },
     async closeIfExpired(id, now) {
-      const row = prepare(sql.CLOSE_IF_EXPIRED_SQL).get({ id, closeTime: now }) as
-        | { close_reason: CloseReason }
-        | undefined;
-      return row?.close_reason;
+      return closeIfExpired(id, now);
     },
     async closeExpired(now, limit) {
       return prepare(sql.CLOSE_EXPIRED_SQL).run({ closeTime: now, limit }).changes;

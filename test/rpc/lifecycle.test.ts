@@ -74,7 +74,7 @@ describe.each(CLIENTS)("session lifecycle via $name", ({ make }) => {
     expect((await call("validateSession", { token })).session!.active).toBe(true);
     server.clock.advance(1);
     await expectError(call("validateSession", { token }), Code.Unauthenticated, "ERROR_REASON_TOKEN_REUSED");
-    await expectError(call("validateSession", { token: newToken }), Code.Unauthenticated, "ERROR_REASON_SESSION_CLOSED");
+    await expectError(call("validateSession", { token: newToken }), Code.Unauthenticated, "ERROR_REASON_TOKEN_REUSED");
     expect((await call("getSessionById", { id: session!.id })).session!.closeReason).toBe("CLOSE_REASON_TOKEN_REUSE");
   });
 
@@ -129,13 +129,23 @@ describe.each(CLIENTS)("session lifecycle via $name", ({ make }) => {
     expect((await call("getSessionById", { id: session!.id })).session).toEqual(updated.session);
   });
 
-  it("refuses a session beyond a client's own limit when the policy denies", async () => {
+  it("refuses a session beyond the limit when the policy denies, per user and per client", async () => {
     await server.stop();
-    server = await startTestServer({ sessions: { maxSessionsPerUser: 1, sessionLimitPolicy: "deny" } });
+    server = await startTestServer({
+      sessions: { maxSessionsPerUser: 1, maxSessionsPerClient: { kiosk: 2 }, sessionLimitPolicy: "deny" },
+    });
     client.close();
     client = make(server.app);
     await open();
-    await expectError(open(), Code.ResourceExhausted, "ERROR_REASON_SESSION_LIMIT", /already has 1 active sessions/);
+    await expectError(open(), Code.ResourceExhausted, "ERROR_REASON_SESSION_LIMIT", /already has 1 active sessions, the limit/);
+    await open({ client: "kiosk" });
+    await open({ client: "kiosk" });
+    await expectError(
+      open({ client: "kiosk" }),
+      Code.ResourceExhausted,
+      "ERROR_REASON_SESSION_LIMIT",
+      /already has 2 active sessions from client "kiosk"/,
+    );
   });
 
   it("marks a write to a closed session with the SESSION_CLOSED reason", async () => {

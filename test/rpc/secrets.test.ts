@@ -1,4 +1,5 @@
-import { createHash } from "node:crypto";
+import Database from "better-sqlite3";
+import { createHash, createHmac } from "node:crypto";
 import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -17,9 +18,18 @@ describe("session tokens stay secret", () => {
     dir.remove();
   });
 
-  it("appear only in OpenSession and renewal responses; never in other responses, logs or the database", async () => {
+  it.each([
+    ["SHA-256", ""],
+    ["HMAC-SHA-256 with a pepper", "a pepper of at least thirty-two characters"],
+  ])("appear only in OpenSession and renewal responses; never in other responses, logs or the database (%s)", async (_name, pepper) => {
     const dbPath = join(dir.path, "secrets.db");
-    server = await startTestServer({ dbPath, sessions: { renewalIntervalMs: HOUR, idleTimeoutMs: 2 * HOUR } });
+    server = await startTestServer({
+      dbPath,
+      tokenPepper: pepper,
+      sessions: { renewalIntervalMs: HOUR, idleTimeoutMs: 2 * HOUR },
+    });
+    const hashOf = (secret: string) =>
+      pepper === "" ? createHash("sha256").update(secret).digest() : createHmac("sha256", pepper).update(secret).digest();
     const grpc = grpcJsClient(server.app.grpcPort);
     const http = connectJsonHttp1(server.app.httpPort);
     clients.push(grpc, http);
@@ -45,8 +55,18 @@ describe("session tokens stay secret", () => {
       await client.call("validateSession", { token: "bogus" }).catch((e: unknown) => otherResponses.push(String(e)));
     }
 
+    // An internal error while a token is being checked: the failure is logged, the token must not be.
+    const other = new Database(dbPath);
+    other.exec("DROP TABLE retired_tokens");
+    other.close();
+    const victim = await grpc.call("openSession", { userId: "u2" });
+    secrets.push(victim.token!.split(".")[1]!);
+    const forged = `${victim.session!.id}.${"A".repeat(43)}`;
+    await grpc.call("validateSession", { token: forged }).catch((e: unknown) => otherResponses.push(String(e)));
+    secrets.push("A".repeat(43));
+
     const forms = secrets.flatMap((secret) => {
-      const hash = createHash("sha256").update(secret).digest();
+      const hash = hashOf(secret);
       return [secret, hash.toString("hex"), hash.toString("base64"), hash.toString("base64url")];
     });
     const responses = JSON.stringify(otherResponses);
@@ -55,7 +75,8 @@ describe("session tokens stay secret", () => {
     const files = [dbPath, `${dbPath}-wal`].filter(existsSync).map((f) => readFileSync(f).toString("latin1"));
     server = undefined;
 
-    expect(secrets).toHaveLength(4);
+    expect(secrets).toHaveLength(6);
+    expect(logs).toContain("internal error");
     for (const form of forms) {
       expect(responses).not.toContain(form);
       expect(logs).not.toContain(form);
@@ -64,7 +85,7 @@ describe("session tokens stay secret", () => {
       for (const file of files) expect(file).not.toContain(secret);
     }
     // The database does hold the hashes (as raw bytes): tokens are checked against them.
-    const hash = createHash("sha256").update(secrets[0]!).digest().toString("latin1");
+    const hash = hashOf(secrets[0]!).toString("latin1");
     expect(files.some((file) => file.includes(hash))).toBe(true);
   });
 });

@@ -99,7 +99,34 @@ describe("session controller", () => {
         closeTime: clock.now(),
       });
       clock.advance(1);
-      await expectSessionError(validate(token), "unauthenticated", /closed/, "session_closed");
+      await expectSessionError(validate(token), "unauthenticated", /idle/, "expired_idle");
+    });
+
+    it("gives the expiry as the reason also once the sweeper has closed the session", async () => {
+      const { token } = await open();
+      clock.advance(30 * MINUTE);
+      expect(await controller.closeExpiredSessions()).toBe(1);
+      await expectSessionError(validate(token), "unauthenticated", /idle/, "expired_idle");
+    });
+
+    it("refuses writes to an expired session and closes it as expired", async () => {
+      const { session } = await open();
+      clock.advance(30 * MINUTE);
+      await expectSessionError(controller.storeSessionData(session.id, 1), "failed_precondition", /expired after being idle/, "expired_idle");
+      expect(await controller.getSessionById(session.id)).toMatchObject({ active: false, closeReason: "expired_idle", data: null });
+      const old = await open({ absoluteTimeoutMs: 2 * HOUR, idleTimeoutMs: 3 * HOUR });
+      clock.advance(2 * HOUR);
+      await expectSessionError(controller.updateSessionUser(old.session.id, 1), "failed_precondition", /maximum lifetime/, "expired_absolute");
+    });
+
+    it("records a logout of an expired session as its expiry", async () => {
+      const { session } = await open();
+      clock.advance(31 * MINUTE);
+      expect((await controller.closeSession(session.id)).closeReason).toBe("expired_idle");
+      const other = await open();
+      clock.advance(31 * MINUTE);
+      expect(await controller.closeUserSessions("u1", "")).toBe(1);
+      expect((await controller.getSessionById(other.session.id)).closeReason).toBe("expired_idle");
     });
 
     it("expires at the absolute lifetime however active the session is", async () => {
@@ -152,6 +179,28 @@ describe("session controller", () => {
       expect(touches()).toBe(1);
     });
 
+    it("records a new address or client at once, even within the touch interval", async () => {
+      const { session, token } = await open();
+      await validate(token, { address: "10.0.0.1", client: "web" });
+      expect(calls.touch).toBe(1);
+      clock.advance(SECOND);
+      await validate(token, { address: "10.0.0.1", client: "web" });
+      await validate(token); // nothing known about the caller: nothing new seen
+      expect(calls.touch).toBe(1);
+      clock.advance(SECOND);
+      await validate(token, { address: "192.0.2.7", client: "web" });
+      expect(calls.touch).toBe(2);
+      expect(await controller.getSessionById(session.id)).toMatchObject({ lastAddress: "192.0.2.7", lastClient: "web" });
+    });
+
+    it("expires no earlier than the idle timeout minus the touch interval after the last use", async () => {
+      const { token } = await open();
+      clock.advance(59 * SECOND);
+      await validate(token); // last use, not recorded
+      clock.advance(30 * MINUTE - 59 * SECOND - 1);
+      expect((await validate(token)).session).toBeDefined(); // idle timeout − touch interval + 1 ms after the last use
+    });
+
     it("expires no later than the idle timeout after the last use, despite the touch interval", async () => {
       const { token } = await open();
       clock.advance(59 * SECOND);
@@ -178,7 +227,7 @@ describe("session controller", () => {
       const renewed = await validate(token);
       expect(renewed.newToken).toMatch(new RegExp(`^${session.id}\\.`));
       expect(renewed.newToken).not.toBe(token);
-      expect(renewed.session).toMatchObject({ version: 2, requestTime: clock.now(), openTime: session.openTime });
+      expect(renewed.session).toMatchObject({ version: 1, requestTime: clock.now(), openTime: session.openTime });
       expect((await validate(renewed.newToken!)).newToken).toBeUndefined();
       expect((await controller.getSessionById(session.id)).absoluteTimeoutMs).toBe(24 * HOUR);
     });
@@ -192,7 +241,39 @@ describe("session controller", () => {
       clock.advance(1);
       await expectSessionError(validate(token), "unauthenticated", /reused/, "token_reused");
       expect(await controller.getSessionById(session.id)).toMatchObject({ active: false, closeReason: "token_reuse" });
-      await expectSessionError(validate(newToken!), "unauthenticated", /closed/, "session_closed");
+      await expectSessionError(validate(newToken!), "unauthenticated", /reused/, "token_reused");
+    });
+
+    it("catches the reuse of a token retired two renewals ago", async () => {
+      const { session, token: first } = await open();
+      clock.advance(HOUR);
+      const { newToken: second } = await validate(first);
+      clock.advance(HOUR);
+      const { newToken: third } = await validate(second!);
+      expect(third).toBeDefined();
+      clock.advance(SECOND);
+      await expectSessionError(validate(first), "unauthenticated", /reused/, "token_reused");
+      expect((await controller.getSessionById(session.id)).closeReason).toBe("token_reuse");
+    });
+
+    it.each([
+      ["a touch", 2 * MINUTE],
+      ["a renewal", HOUR],
+    ])("does not let a validation due for %s succeed on a session closed while it ran", async (_name, wait) => {
+      const { session, token } = await open();
+      clock.advance(wait);
+      // Another process logs the session out right after this validation has read it.
+      const racing: SessionStore = {
+        ...backing,
+        getForValidation: async (id, includeData) => {
+          const found = await backing.getForValidation(id, includeData);
+          await backing.close(id, clock.now(), "logout");
+          return found;
+        },
+      };
+      controller = createSessionController({ store: racing, clock, policy: { ...DEFAULT_SESSION_POLICY, renewalIntervalMs: HOUR, idleTimeoutMs: 2 * HOUR }, hasher: createTokenHasher() });
+      await expectSessionError(validate(token), "unauthenticated", /closed/, "session_closed");
+      expect((await backing.get(session.id))?.closeReason).toBe("logout");
     });
 
     it("lets only one of two concurrent validations rotate the token", async () => {
@@ -202,7 +283,7 @@ describe("session controller", () => {
       const renewed = results.filter((r) => r.newToken !== undefined);
       expect(renewed).toHaveLength(1);
       expect(calls.rotateToken).toBe(3);
-      expect((await controller.getSessionById(session.id)).version).toBe(2);
+      expect((await controller.getSessionById(session.id)).version).toBe(1);
       expect((await validate(renewed[0]!.newToken!)).session.id).toBe(session.id);
     });
 
@@ -298,13 +379,15 @@ describe("session controller", () => {
       await expectSessionError(validate(first.token), "unauthenticated", /closed/, "session_closed");
     });
 
-    it("applies a client's own limit as well as the user-wide one", async () => {
-      setup({ maxSessionsPerUser: 3, maxSessionsPerClient: { ios: 1 } });
+    it("lets a client's own limit override the user-wide one for that client", async () => {
+      setup({ maxSessionsPerUser: 3, maxSessionsPerClient: { ios: 1, web: 4, cli: 0 } });
       await open({ client: "ios" });
       await expectSessionError(open({ client: "ios" }), "resource_exhausted", /from client "ios"/, "session_limit");
-      await open({ client: "web" });
-      await open({ client: "web" });
-      await expectSessionError(open({ client: "web" }), "resource_exhausted", /3 active sessions, the limit/);
+      for (let i = 0; i < 4; i++) await open({ client: "web" }); // above the user-wide 3
+      await expectSessionError(open({ client: "web" }), "resource_exhausted", /4 active sessions from client "web"/);
+      for (let i = 0; i < 10; i++) await open({ client: "cli" }); // 0: no limit for this client
+      // Other clients count all of the user's sessions against the user-wide limit.
+      await expectSessionError(open({ client: "tv" }), "resource_exhausted", /already has 3 active sessions, the limit/);
     });
   });
 
@@ -358,6 +441,12 @@ describe("session controller", () => {
       expect(await controller.closeSessions({ client: "web" }, false)).toBe(2);
       expect(await backing.countActive({})).toBe(1);
       await expectSessionError(controller.closeSessions({}, false), "invalid_argument", /^filter: must set at least one field/);
+      await expectSessionError(controller.closeSessions({ active: false }, true), "invalid_argument", /^filter.active: must not be false/);
+      await expectSessionError(
+        controller.closeSessions({ userId: "u1", closeReason: "logout" }, false),
+        "invalid_argument",
+        /^filter.close_reason: must not be set/,
+      );
       expect(await controller.closeSessions({ active: true }, false)).toBe(1);
     });
 

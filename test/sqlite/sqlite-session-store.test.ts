@@ -74,16 +74,16 @@ describe("SQLite session store on a file", () => {
       address: "a",
       client: "c",
       version: 1,
-      idleTimeoutMs: 1_800_000,
-      absoluteTimeoutMs: 86_400_000,
+      idleTimeoutMs: 86_400_000, // the 24 h idle expiry it was opened under
+      absoluteTimeoutMs: 30 * 86_400_000,
       lastAddress: "",
       lastClient: "",
       user: null,
       data: { x: 1 },
     });
-    // Its expiry was computed, so the sweeper finds it: idle deadline 2000 + 30 min.
-    expect(await store.closeExpired(2000 + 1_800_000 - 1, 10)).toBe(0);
-    expect(await store.closeExpired(2000 + 1_800_000, 10)).toBe(1);
+    // Its expiry was computed, so the sweeper finds it: idle deadline 2000 + 24 h.
+    expect(await store.closeExpired(2000 + 86_400_000 - 1, 10)).toBe(0);
+    expect(await store.closeExpired(2000 + 86_400_000, 10)).toBe(1);
     expect((await store.get("b".repeat(32)))?.active).toBe(false);
     await store.dispose();
   });

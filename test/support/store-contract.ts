@@ -204,18 +204,21 @@ export function describeStoreContract(name: string, createStore: () => SessionSt
     describe("touch and rotate", () => {
       it("records activity and what was seen, without a version change, never backwards", async () => {
         const session = await add(sessionRecord());
-        await store.touch(session.id, T + 100, { address: "10.0.0.9", client: "cli" });
+        expect(await store.touch(session.id, T + 100, { address: "10.0.0.9", client: "cli" })).toBe(true);
         const touched = { ...session, requestTime: T + 100, lastAddress: "10.0.0.9", lastClient: "cli" };
         expect(await store.get(session.id)).toEqual(touched);
-        await store.touch(session.id, T + 50, { address: "x", client: "y" });
-        expect(await store.get(session.id)).toEqual(touched);
+        expect(await store.touch(session.id, T + 50, { address: "x", client: "y" })).toBe(true);
+        expect(await store.get(session.id)).toEqual({ ...touched, lastAddress: "x", lastClient: "y" });
       });
 
-      it("does not touch a closed session", async () => {
+      it("touches neither a closed nor an expired session", async () => {
         const session = await add(sessionRecord());
         const closed = await store.close(session.id, T + 5, "logout");
-        await store.touch(session.id, T + 100, { address: "a", client: "b" });
+        expect(await store.touch(session.id, T + 100, { address: "a", client: "b" })).toBe(false);
         expect(await store.get(session.id)).toEqual(closed);
+        const idle = await add(sessionRecord());
+        expect(await store.touch(idle.id, T + 30 * MINUTE, { address: "a", client: "b" })).toBe(false);
+        expect(await store.get(idle.id)).toEqual(idle);
       });
 
       it("rotates the token once for a given current hash, keeping the old one for the grace", async () => {
@@ -232,7 +235,23 @@ export function describeStoreContract(name: string, createStore: () => SessionSt
           previousTokenHash: Buffer.from(first),
           previousTokenValidUntil: T + 130,
         });
-        expect(after?.session).toMatchObject({ version: 2, requestTime: T + 100, lastAddress: "a" });
+        expect(after?.session).toMatchObject({ version: 1, requestTime: T + 100, lastAddress: "a" });
+        expect(await store.isRetiredToken(session.id, first)).toBe(false); // still the previous one
+      });
+
+      it("retires the previous token for good at the next rotation", async () => {
+        const hashes = [hash(), hash(), hash()];
+        const session = await add(sessionRecord(), hashes[0]);
+        const seen = { address: "", client: "" };
+        for (const [i, next] of [hashes[1]!, hashes[2]!].entries()) {
+          const rotation = { currentHash: hashes[i]!, nextHash: next, now: T + i + 1, previousValidUntil: T + i + 2 };
+          expect(await store.rotateToken(session.id, rotation, seen)).toBe(true);
+        }
+        expect(await store.isRetiredToken(session.id, hashes[0]!)).toBe(true);
+        expect(await store.isRetiredToken(session.id, hashes[1]!)).toBe(false);
+        expect(await store.isRetiredToken(session.id, hash())).toBe(false);
+        await store.delete(session.id);
+        expect(await store.isRetiredToken(session.id, hashes[0]!)).toBe(false);
       });
 
       it("does not rotate the token of a closed session", async () => {

@@ -122,8 +122,8 @@ export type Session = Message<"sessions.v1.Session"> & {
   data?: Value | undefined;
 
   /**
-   * Increases with every change: data, user, token renewal, close. Recording
-   * activity (request_time) alone does not change it.
+   * Increases with every change to data, user or state (close). Recording
+   * activity and renewing the token do not change it.
    *
    * @generated from field: int64 version = 12;
    */
@@ -159,7 +159,8 @@ export type Session = Message<"sessions.v1.Session"> & {
   absoluteTimeout?: Duration | undefined;
 
   /**
-   * Address and client of the last ValidateSession that recorded activity.
+   * Address and client last seen by ValidateSession (recorded with activity,
+   * and at once when they change).
    *
    * @generated from field: string last_address = 17;
    */
@@ -896,22 +897,24 @@ export enum ErrorReason {
   SESSION_CLOSED = 2,
 
   /**
-   * The session was idle for too long; it is now closed.
+   * The session was idle for too long; it is now closed. Also answered to a
+   * write (FAILED_PRECONDITION) to such a session.
    *
    * @generated from enum value: ERROR_REASON_EXPIRED_IDLE = 3;
    */
   EXPIRED_IDLE = 3,
 
   /**
-   * The session outlived its absolute lifetime; it is now closed.
+   * The session outlived its absolute lifetime; it is now closed. Also
+   * answered to a write (FAILED_PRECONDITION) to such a session.
    *
    * @generated from enum value: ERROR_REASON_EXPIRED_ABSOLUTE = 4;
    */
   EXPIRED_ABSOLUTE = 4,
 
   /**
-   * A token replaced by renewal was used after its grace period; the session
-   * is now closed.
+   * A token replaced by renewal (however long ago) was used after its grace
+   * period; the session is now closed.
    *
    * @generated from enum value: ERROR_REASON_TOKEN_REUSED = 5;
    */
