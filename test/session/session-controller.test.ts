@@ -6,7 +6,9 @@ import { DEFAULT_SESSION_POLICY, type SessionPolicy } from "../../src/session/se
 import type { SessionStore } from "../../src/session/session-store.js";
 import { createTokenHasher } from "../../src/session/session-token.js";
 import { createSqliteSessionStore } from "../../src/sqlite/sqlite-session-store.js";
+import { join } from "node:path";
 import { FakeClock } from "../support/fake-clock.js";
+import { tempDir } from "../support/test-server.js";
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -285,6 +287,28 @@ describe("session controller", () => {
       expect(calls.rotateToken).toBe(3);
       expect((await controller.getSessionById(session.id)).version).toBe(1);
       expect((await validate(renewed[0]!.newToken!)).session.id).toBe(session.id);
+    });
+
+    it("lets only one of two servers sharing a database file rotate the token", async () => {
+      const dir = tempDir();
+      const path = join(dir.path, "shared.db");
+      const stores = [createSqliteSessionStore({ path }), createSqliteSessionStore({ path })];
+      try {
+        const policy = { ...DEFAULT_SESSION_POLICY, renewalIntervalMs: HOUR, idleTimeoutMs: 2 * HOUR };
+        const [a, b] = stores.map((store) => createSessionController({ store, clock, policy, hasher: createTokenHasher() }));
+        const { session, token } = await a!.openSession(openInput);
+        clock.advance(HOUR);
+        const input = { token, address: "", client: "", includeData: false };
+        const results = await Promise.all([a!.validateSession(input), b!.validateSession(input), a!.validateSession(input), b!.validateSession(input)]);
+        const renewed = results.filter((r) => r.newToken !== undefined);
+        expect(renewed).toHaveLength(1);
+        expect((await b!.validateSession({ ...input, token: renewed[0]!.newToken! })).session.id).toBe(session.id);
+        clock.advance(31 * SECOND);
+        await expectSessionError(a!.validateSession(input), "unauthenticated", /reused/, "token_reused");
+      } finally {
+        await Promise.all(stores.map((store) => store.dispose()));
+        dir.remove();
+      }
     });
 
     it("never renews when the renewal interval is 0", async () => {
