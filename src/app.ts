@@ -1,15 +1,22 @@
 import type { Config } from "./config.js";
+import { createHealthState } from "./health.js";
 import { describeError, type Logger } from "./logger.js";
 import { createConnectHandler } from "./rpc/connect-handler.js";
-import { createGrpcService } from "./rpc/grpc-service.js";
+import { createHealthService } from "./rpc/health-service.js";
+import { createReflectionServices } from "./rpc/reflection-service.js";
+import { served } from "./rpc/served-service.js";
 import { createSessionsService } from "./rpc/sessions-service.js";
 import { startGrpcServer, type RunningServer } from "./server/grpc-server.js";
+import { createProbeHandler } from "./server/http-probes.js";
 import { startHttpServer } from "./server/http-server.js";
 import { systemClock, type Clock } from "./session/clock.js";
-import { startSweeper, type Sweeper } from "./session/sweeper.js";
 import { createSessionController } from "./session/session-controller.js";
 import { createTokenHasher } from "./session/session-token.js";
+import { startSweeper, type Sweeper } from "./session/sweeper.js";
 import { createSqliteSessionStore } from "./sqlite/sqlite-session-store.js";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ServerReflectionV1Alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { SessionsService } from "../gen/sessions/v1/sessions_pb.js";
 
 export interface AppDependencies {
@@ -38,12 +45,26 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
     policy: config.sessions,
     hasher: createTokenHasher(config.tokenPepper),
   });
-  const service = createSessionsService(controller, logger);
+  const health = createHealthState([SessionsService.typeName]);
+  const reflection = createReflectionServices([SessionsService, Health, ServerReflection, ServerReflectionV1Alpha]);
+  const services = [
+    served(SessionsService, createSessionsService(controller, logger)),
+    served(Health, createHealthService(health)),
+    served(ServerReflection, reflection.v1),
+    served(ServerReflectionV1Alpha, reflection.v1alpha),
+  ];
+  const onError = (error: unknown, procedure: string) =>
+    logger.error("internal error", { procedure, ...describeError(error) });
 
   const servers: RunningServer[] = [];
-  let sweeper: Sweeper | undefined;
+  const sweepers: Sweeper[] = [];
+  let stopping = false;
   const stop = async () => {
-    await sweeper?.stop();
+    stopping = true;
+    // Tell load balancers and watchers first, then stop taking calls.
+    health.setAll("not_serving");
+    health.close();
+    await Promise.all(sweepers.map((sweeper) => sweeper.stop()));
     await Promise.all(servers.map((server) => server.close(config.shutdownGraceMs)));
     await store.dispose();
   };
@@ -52,33 +73,58 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
     const grpc = await startGrpcServer({
       host: config.host,
       port: config.grpcPort,
-      services: [
-        createGrpcService(SessionsService, service, (error, procedure) =>
-          logger.error("failed to send a response", { procedure, ...describeError(error) }),
-        ),
-      ],
+      services: services.map((service) => service.grpc(onError)),
       maxReceiveMessageBytes: config.maxReceiveMessageBytes,
     });
     servers.push(grpc);
     const http = await startHttpServer({
       host: config.host,
       port: config.httpPort,
-      handler: createConnectHandler({ service, maxReceiveMessageBytes: config.maxReceiveMessageBytes }),
+      handler: createConnectHandler({
+        routes: (router) => services.forEach((service) => service.route(router)),
+        // The probes use only url, method, writeHead and end, alike on HTTP/1.1 and HTTP/2.
+        fallback: createProbeHandler(() => health.get("") === "serving") as Parameters<
+          typeof createConnectHandler
+        >[0]["fallback"],
+        maxReceiveMessageBytes: config.maxReceiveMessageBytes,
+      }),
     });
     servers.push(http);
     if (config.sweepIntervalMs > 0) {
-      sweeper = startSweeper({
-        sweep: async () => ({
-          closed: await controller.closeExpiredSessions(),
-          purged: await controller.purgeClosedSessions(config.retentionMs),
+      sweepers.push(
+        startSweeper({
+          sweep: async () => ({
+            closed: await controller.closeExpiredSessions(),
+            purged: await controller.purgeClosedSessions(config.retentionMs),
+          }),
+          intervalMs: config.sweepIntervalMs,
+          onSwept: ({ closed, purged }) => {
+            if (closed > 0 || purged > 0) logger.info("swept sessions", { closed, purged });
+          },
+          onError: (error) => logger.error("sweep failed", describeError(error)),
         }),
-        intervalMs: config.sweepIntervalMs,
-        onSwept: ({ closed, purged }) => {
-          if (closed > 0 || purged > 0) logger.info("swept sessions", { closed, purged });
-        },
-        onError: (error) => logger.error("sweep failed", describeError(error)),
-      });
+      );
     }
+    // Serving while the database answers; NOT_SERVING (and not ready) while it does not.
+    const probeDatabase = async () => {
+      const usable = await store.ping().then(
+        () => true,
+        (error: unknown) => {
+          if (health.get("") === "serving") logger.error("database unusable", describeError(error));
+          return false;
+        },
+      );
+      if (!stopping) health.setAll(usable ? "serving" : "not_serving");
+    };
+    await probeDatabase();
+    sweepers.push(
+      startSweeper({
+        sweep: probeDatabase,
+        intervalMs: config.healthCheckIntervalMs,
+        onSwept: () => undefined,
+        onError: (error) => logger.error("health check failed", describeError(error)),
+      }),
+    );
     return { grpcPort: grpc.port, httpPort: http.port, stop };
   } catch (error) {
     await stop();

@@ -30,9 +30,10 @@ const layer = (file: string) => (file.includes("/") ? file.split("/")[0]! : file
 const ALLOWED: Record<string, RegExp> = {
   session: /^(node:|\.\/)/,
   sqlite: /^(node:|better-sqlite3$|\.\/|\.\.\/session\/)/,
-  rpc: /^(node:|@bufbuild\/protobuf|@connectrpc\/|@grpc\/grpc-js$|\.\/|\.\.\/session\/|\.\.\/logger\.js$|\.\.\/\.\.\/gen\/)/,
+  rpc: /^(node:|@bufbuild\/protobuf|@connectrpc\/|@grpc\/grpc-js$|\.\/|\.\.\/session\/|\.\.\/logger\.js$|\.\.\/health\.js$|\.\.\/\.\.\/gen\/)/,
   server: /^(node:|@grpc\/grpc-js$|\.\/)/,
   logger: /^$/,
+  health: /^$/,
   config: /^\.\/session\/session-policy\.js$/,
 };
 

@@ -76,6 +76,7 @@ describe("configuration", () => {
       shutdownGraceMs: 5000,
       sweepIntervalMs: 0,
       retentionMs: 7 * 86_400_000,
+      healthCheckIntervalMs: 5000,
       tokenPepper: "p".repeat(32),
       sessions: {
         idleTimeoutMs: 15 * 60_000,

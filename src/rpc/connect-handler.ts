@@ -3,7 +3,10 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { SessionsService } from "../../gen/sessions/v1/sessions_pb.js";
 
 export interface ConnectHandlerOptions {
-  readonly service: ServiceImpl<typeof SessionsService>;
+  /** Registers every service the port serves. */
+  readonly routes: (router: ConnectRouter) => void;
+  /** Answers requests that are no RPC. */
+  readonly fallback: NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>;
   /** Largest request accepted, in bytes. */
   readonly maxReceiveMessageBytes: number;
 }
@@ -21,7 +24,8 @@ export function createConnectHandler(
   options: ConnectHandlerOptions,
 ): ReturnType<typeof connectNodeAdapter> {
   return connectNodeAdapter({
-    routes: sessionsRoutes(options.service),
+    routes: options.routes,
+    fallback: options.fallback,
     readMaxBytes: options.maxReceiveMessageBytes,
   });
 }

@@ -18,11 +18,14 @@ import {
   Metadata,
   status as Status,
   type sendUnaryData,
+  type ServerDuplexStream,
   type ServerUnaryCall,
+  type ServerWritableStream,
   type ServiceDefinition,
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { once, type EventEmitter } from "node:events";
 
 import { encodeStatusDetails, STATUS_DETAILS_KEY } from "./grpc-status-details.js";
 
@@ -32,53 +35,86 @@ export interface GrpcService {
   readonly implementation: UntypedServiceImplementation;
 }
 
-type UnaryHandler = (request: unknown, context: HandlerContext) => Promise<unknown> | unknown;
+type Handler = (request: unknown, context: HandlerContext) => unknown;
 
 /**
  * Serves a Connect `ServiceImpl` on @grpc/grpc-js. Method paths and
- * (de)serializers come from the generated descriptor, so a new unary RPC in
- * the proto needs no code here.
+ * (de)serializers come from the generated descriptor, so a new RPC in the
+ * proto needs no code here. Unary, server-streaming and bidi-streaming
+ * methods are served; client streaming is refused at start-up.
  */
 export function createGrpcService<S extends DescService>(
   service: S,
   impl: ServiceImpl<S>,
-  /** Told of a failure to send a response, which no caller would otherwise see. */
+  /** Told of an unexpected error (sent to the caller as INTERNAL), or a failure to send a response. */
   onError: (error: unknown, procedure: string) => void,
 ): GrpcService {
   const definition: Record<string, ServiceDefinition[string]> = {};
   const implementation: UntypedServiceImplementation = {};
-  const handlers = impl as unknown as Record<string, UnaryHandler>;
+  const handlers = impl as unknown as Record<string, Handler>;
   for (const method of service.methods) {
-    if (method.methodKind !== "unary") {
-      throw new Error(`${service.typeName}.${method.name}: the grpc-js adapter serves unary methods only`);
-    }
     const handler = handlers[method.localName];
     if (handler === undefined) {
       throw new Error(`${service.typeName}.${method.name} is not implemented`);
     }
+    if (method.methodKind === "client_streaming") {
+      throw new Error(`${service.typeName}.${method.name}: the grpc-js adapter does not serve client streaming`);
+    }
+    const procedure = `/${service.typeName}/${method.name}`;
+    const streamingResponse = method.methodKind !== "unary";
     definition[method.localName] = {
-      path: `/${service.typeName}/${method.name}`,
-      requestStream: false,
-      responseStream: false,
+      path: procedure,
+      requestStream: method.methodKind === "bidi_streaming",
+      responseStream: streamingResponse,
       originalName: method.name,
       requestSerialize: serializer(method.input),
       requestDeserialize: deserializer(method.input),
       responseSerialize: serializer(method.output),
       responseDeserialize: deserializer(method.output),
     };
+    const toMessage = (response: unknown) =>
+      isMessage(response) ? response : create(method.output, response as never);
+    const failed = (error: unknown) => {
+      if (!(error instanceof ConnectError)) onError(error, procedure);
+      return toServiceError(error);
+    };
+
+    if (method.methodKind === "unary") {
+      implementation[method.localName] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+        const context = new GrpcHandlerContext(service, method, call);
+        Promise.resolve()
+          .then(() => handler.call(impl, call.request, context))
+          .then(
+            (response) => callback(null, toMessage(response)),
+            (error: unknown) => callback(failed(error)),
+          )
+          .catch((error: unknown) => onError(error, procedure))
+          .finally(() => context.done());
+      };
+      continue;
+    }
     implementation[method.localName] = (
-      call: ServerUnaryCall<unknown, unknown>,
-      callback: sendUnaryData<unknown>,
+      call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
     ) => {
       const context = new GrpcHandlerContext(service, method, call);
-      Promise.resolve()
-        .then(() => handler.call(impl, call.request, context))
-        .then(
-          (response) =>
-            callback(null, isMessage(response) ? response : create(method.output, response as never)),
-          (error: unknown) => callback(toServiceError(error)),
-        )
-        .catch((error: unknown) => onError(error, `/${service.typeName}/${method.name}`))
+      // A bidi handler reads the call itself, a Duplex of decoded messages. Its
+      // default async iterator destroys the whole Duplex when the client
+      // half-closes, which would lose the responses still to come and the status.
+      const input =
+        method.methodKind === "bidi_streaming"
+          ? (call as ServerDuplexStream<unknown, unknown>).iterator({ destroyOnReturn: false })
+          : (call as ServerWritableStream<unknown, unknown>).request;
+      (async () => {
+        const responses = handler.call(impl, input, context) as AsyncIterable<unknown>;
+        for await (const response of responses) {
+          if (call.cancelled) break;
+          if (!call.write(toMessage(response))) await once(call, "drain", { signal: context.signal });
+        }
+        call.end();
+      })()
+        .catch((error: unknown) => {
+          if (!call.cancelled) call.emit("error", failed(error));
+        })
         .finally(() => context.done());
     };
   }
@@ -96,9 +132,13 @@ function deserializer(schema: DescMessage) {
   return (bytes: Buffer): unknown => fromBinary(schema, bytes);
 }
 
-/** Connect and gRPC share status code numbers, so the code carries over as is. */
+/**
+ * Connect and gRPC share status code numbers, so a ConnectError's code carries
+ * over as is. Anything else is INTERNAL with a generic message.
+ */
 function toServiceError(error: unknown): Partial<ServiceError> {
-  const connectError = ConnectError.from(error);
+  const connectError =
+    error instanceof ConnectError ? error : new ConnectError("internal error", 13 /* INTERNAL */);
   const metadata = new Metadata();
   connectError.metadata.forEach((value, key) => {
     // grpc-js wants binary (-bin) values as Buffers; Connect keeps them base64-encoded.
@@ -127,7 +167,7 @@ class GrpcHandlerContext implements HandlerContext {
   constructor(
     readonly service: DescService,
     readonly method: DescMethod,
-    private readonly call: ServerUnaryCall<unknown, unknown>,
+    private readonly call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
   ) {}
 
   get url(): string {
@@ -141,7 +181,7 @@ class GrpcHandlerContext implements HandlerContext {
       if (this.call.cancelled) {
         controller.abort(new ConnectError("the client cancelled the call", 1));
       } else {
-        this.call.once("cancelled", () =>
+        (this.call as EventEmitter).once("cancelled", () =>
           controller.abort(new ConnectError("the client cancelled the call", 1)),
         );
       }

@@ -160,6 +160,9 @@ export interface SessionStore {
   /** Removes the session and returns it as it was, or undefined if none. */
   delete(id: string): Promise<Session | undefined>;
 
+  /** Resolves if the store can be read; rejects with the reason it cannot. */
+  ping(): Promise<void>;
+
   /** Releases the store's resources. No method may be called afterwards. */
   dispose(): Promise<void>;
 }

@@ -215,6 +215,9 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     async delete(id) {
       return remove.immediate(id);
     },
+    async ping() {
+      prepare("SELECT 1 FROM sessions LIMIT 1").get();
+    },
     async dispose() {
       if (db.open) {
         db.pragma("wal_checkpoint(TRUNCATE)");

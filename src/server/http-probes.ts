@@ -1,0 +1,31 @@
+/** What the probes use of a request and a response, on HTTP/1.1 or HTTP/2 alike. */
+interface ProbeRequest {
+  readonly url?: string | undefined;
+  readonly method?: string | undefined;
+}
+interface ProbeResponse {
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  end(body?: string): unknown;
+}
+
+/**
+ * The HTTP port's answers outside the RPC routes: `/healthz` (liveness: the
+ * process answers) and `/readyz` (readiness: 200 only while the server is
+ * serving), as orchestrators probe them; 404 for anything else.
+ */
+export function createProbeHandler(isReady: () => boolean): (request: ProbeRequest, response: ProbeResponse) => void {
+  return (request, response) => {
+    const path = (request.url ?? "").split("?")[0];
+    const readable = request.method === "GET" || request.method === "HEAD";
+    let status = 404;
+    let body = "not found\n";
+    if (readable && path === "/healthz") {
+      status = 200;
+      body = "ok\n";
+    } else if (readable && path === "/readyz") {
+      [status, body] = isReady() ? [200, "ready\n"] : [503, "not ready\n"];
+    }
+    response.writeHead(status, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
+    response.end(request.method === "HEAD" ? undefined : body);
+  };
+}
