@@ -48,6 +48,7 @@ describe("configuration", () => {
       SESSIONS_SHUTDOWN_GRACE: "5s",
       SESSIONS_SWEEP_INTERVAL: "0",
       SESSIONS_RETENTION: "7d",
+      SESSIONS_HEALTH_CHECK_INTERVAL: "2s",
       SESSIONS_TOKEN_PEPPER: "p".repeat(32),
       SESSIONS_IDLE_TIMEOUT: "15m",
       SESSIONS_ABSOLUTE_TIMEOUT: "8h",
@@ -76,7 +77,7 @@ describe("configuration", () => {
       shutdownGraceMs: 5000,
       sweepIntervalMs: 0,
       retentionMs: 7 * 86_400_000,
-      healthCheckIntervalMs: 5000,
+      healthCheckIntervalMs: 2000,
       tokenPepper: "p".repeat(32),
       sessions: {
         idleTimeoutMs: 15 * 60_000,
