@@ -1,0 +1,99 @@
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { grpcJsClient, RpcError, type TestClient } from "../support/clients.js";
+import { tempDir } from "../support/test-server.js";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+interface Server {
+  readonly child: ChildProcess;
+  readonly grpcPort: number;
+  readonly lines: Record<string, unknown>[];
+}
+
+/** Starts the built server (`node dist/src/main.js`) as a real process on ephemeral ports. */
+async function startServer(dbPath: string): Promise<Server> {
+  const child = spawn(process.execPath, [join(ROOT, "dist/src/main.js")], {
+    env: {
+      PATH: process.env.PATH,
+      SESSIONS_DB: dbPath,
+      SESSIONS_GRPC_PORT: "0",
+      SESSIONS_HTTP_PORT: "0",
+      SESSIONS_SHUTDOWN_GRACE: "5s",
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const lines: Record<string, unknown>[] = [];
+  const listening = new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      lines.push(entry);
+      if (entry.msg === "listening") resolve(entry.grpcPort as number);
+    });
+    child.once("exit", (code) => reject(new Error(`server exited with ${code} before listening`)));
+  });
+  return { child, grpcPort: await listening, lines };
+}
+
+describe("a graceful restart under load", () => {
+  const dir = tempDir();
+  beforeAll(async () => {
+    await promisify(execFile)(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", join(ROOT, "tsconfig.build.json")]);
+  }, 60_000);
+  afterAll(() => dir.remove());
+
+  it("exits 0 on SIGTERM and loses no acknowledged write", async () => {
+    const dbPath = join(dir.path, "restart.db");
+    const first = await startServer(dbPath);
+    /** For each session: the last data counter acknowledged, and the last one attempted. */
+    const acked = new Map<string, { acked: number; attempted: number }>();
+    let stopped = false;
+    const worker = async (client: TestClient) => {
+      while (!stopped) {
+        try {
+          const { session } = await client.call("openSession", { userId: "load", data: { n: 0 } });
+          const record = { acked: 0, attempted: 0 };
+          acked.set(session!.id, record);
+          for (let n = 1; n <= 5 && !stopped; n++) {
+            record.attempted = n;
+            await client.call("storeSessionData", { id: session!.id, data: { n } });
+            record.acked = n;
+          }
+        } catch (error) {
+          if (!(error instanceof RpcError) || error.code !== 14 /* UNAVAILABLE */) throw error;
+          stopped = true;
+        }
+      }
+    };
+    const clients = Array.from({ length: 6 }, () => grpcJsClient(first.grpcPort));
+    const load = Promise.all(clients.map(worker));
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    first.child.kill("SIGTERM");
+    const [code] = (await once(first.child, "exit")) as [number | null];
+    stopped = true;
+    await load;
+    clients.forEach((client) => client.close());
+    expect(code).toBe(0);
+    expect(first.lines.map((line) => line.msg)).toEqual(expect.arrayContaining(["shutting down", "stopped"]));
+    expect(acked.size).toBeGreaterThan(10);
+
+    const second = await startServer(dbPath);
+    const reader = grpcJsClient(second.grpcPort);
+    try {
+      for (const [id, { acked: ackedN, attempted }] of acked) {
+        const { session } = await reader.call("getSessionById", { id });
+        const n = (session!.data as { n: number }).n;
+        expect(n).toBeGreaterThanOrEqual(ackedN);
+        expect(n).toBeLessThanOrEqual(attempted);
+      }
+    } finally {
+      reader.close();
+      second.child.kill("SIGTERM");
+      await once(second.child, "exit");
+    }
+  });
+});
