@@ -1,3 +1,4 @@
+import { collectSettings, fileKey, flagName, type ConfigSources } from "./config-sources.js";
 import {
   DEFAULT_SESSION_POLICY,
   type BindingPolicy,
@@ -134,20 +135,22 @@ const VARIABLES: readonly Variable[] = [
   variable("SESSIONS_MAX_USER_BYTES", "a whole number of bytes above zero", positive(parseInteger), (d, v) => (d.sessions.maxUserBytes = v), (c) => `${c.sessions.maxUserBytes}`),
 ];
 
-/** The environment variables the service reads, with their defaults, for --help. */
+/** Every setting: its variable, flag and file key, what it takes, its default; for --help. */
 export const CONFIG_VARIABLES = VARIABLES.map((v) => ({
   name: v.name,
+  flag: flagName(v.name),
+  key: fileKey(v.name),
   expected: v.expected,
   default: v.shown(DEFAULT_CONFIG),
 }));
 
 /**
- * Reads the configuration from environment variables over the defaults.
- * Unknown SESSIONS_* variables, bad values and inconsistent combinations are
- * all reported at once. A secret's value never appears in a message.
+ * Reads the configuration: built-in defaults, then the config file (`--config`
+ * or SESSIONS_CONFIG; YAML or JSON), then SESSIONS_* variables, then flags.
+ * Unknown names, bad values and inconsistent combinations are all reported at
+ * once, each named as the user wrote it. A secret's value never appears.
  */
-export function parseConfig(env: Readonly<Record<string, string | undefined>>): Config {
-  const problems: string[] = [];
+export function parseConfig(sources: ConfigSources): Config {
   const draft: Draft = {
     ...DEFAULT_CONFIG,
     sessions: { ...DEFAULT_CONFIG.sessions },
@@ -155,15 +158,13 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     ipv4PrefixBits: 24,
     ipv6PrefixBits: 64,
   };
-  const known = new Set(VARIABLES.map((v) => v.name));
-  for (const name of Object.keys(env)) {
-    if (name.startsWith("SESSIONS_") && !known.has(name)) problems.push(`${name}: unknown setting`);
-  }
-  for (const v of VARIABLES) {
-    const raw = env[v.name];
-    if (raw === undefined) continue;
-    if (!v.apply(draft, raw.trim())) {
-      problems.push(`${v.name}: expected ${v.expected}, got ${v.secret ? "a value that is not" : JSON.stringify(raw)}`);
+  const byName = new Map(VARIABLES.map((v) => [v.name, v]));
+  const { settings, problems } = collectSettings(sources, [...byName.keys()]);
+  for (const setting of settings) {
+    const v = byName.get(setting.name)!;
+    if (!v.apply(draft, setting.value.trim())) {
+      const got = v.secret ? "a value that is not" : JSON.stringify(setting.value);
+      problems.push(`${setting.origin}: expected ${v.expected}, got ${got}`);
     }
   }
   const { bindingKind, ipv4PrefixBits, ipv6PrefixBits, ...config } = draft;

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { ConfigError, CONFIG_VARIABLES, parseConfig } from "./config.js";
 import { startApp } from "./app.js";
 import { createJsonLogger, describeError } from "./logger.js";
@@ -8,19 +9,17 @@ import { createJsonLogger, describeError } from "./logger.js";
  */
 async function main(): Promise<void> {
   if (process.argv.includes("--help")) {
-    process.stdout.write(
-      "Usage: npm start   (configured by environment variables)\n\n" +
-        CONFIG_VARIABLES.map(
-          (v) => `  ${v.name.padEnd(28)} ${v.expected} (default ${v.default})`,
-        ).join("\n") +
-        "\n",
-    );
+    process.stdout.write(helpText());
     return;
   }
   const logger = createJsonLogger((line) => process.stdout.write(line));
   let config;
   try {
-    config = parseConfig(process.env);
+    config = parseConfig({
+      env: process.env,
+      argv: process.argv.slice(2),
+      readFile: (path) => readFileSync(path, "utf8"),
+    });
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -53,6 +52,23 @@ async function main(): Promise<void> {
   };
   process.once("SIGTERM", shutdown);
   process.once("SIGINT", shutdown);
+}
+
+function helpText(): string {
+  const rows = CONFIG_VARIABLES.map(
+    (v) => `  ${v.flag.padEnd(32)} ${v.name.padEnd(34)} ${v.key}\n      ${v.expected}. Default: ${v.default}`,
+  );
+  return [
+    "Usage: node dist/src/main.js [--config FILE] [--name value ...]   (npm start runs it)",
+    "",
+    "Each setting can be given, from lowest to highest precedence, in a YAML or JSON config file",
+    "(--config FILE, or SESSIONS_CONFIG; see config.example.yaml), as an environment variable,",
+    "or as a flag. Unknown settings and bad values stop start-up, naming each one.",
+    "",
+    `  ${"flag".padEnd(32)} ${"environment variable".padEnd(34)} file key`,
+    ...rows,
+    "",
+  ].join("\n");
 }
 
 main().catch((error: unknown) => {

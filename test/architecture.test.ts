@@ -34,7 +34,8 @@ const ALLOWED: Record<string, RegExp> = {
   server: /^(node:|@grpc\/grpc-js$|\.\/)/,
   logger: /^$/,
   health: /^$/,
-  config: /^\.\/session\/session-policy\.js$/,
+  config: /^(\.\/session\/session-policy\.js|\.\/config-sources\.js)$/,
+  "config-sources": /^yaml$/,
 };
 
 describe("architecture", () => {

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
   CONFIG_VARIABLES,
@@ -10,7 +11,7 @@ import {
 
 function problemsOf(env: Record<string, string>): readonly string[] {
   try {
-    parseConfig(env);
+    parseConfig({ env });
   } catch (error) {
     expect(error).toBeInstanceOf(ConfigError);
     return (error as ConfigError).problems;
@@ -20,7 +21,7 @@ function problemsOf(env: Record<string, string>): readonly string[] {
 
 describe("configuration", () => {
   it("uses the documented defaults when nothing is set", () => {
-    const config = parseConfig({ PATH: "/usr/bin" });
+    const config = parseConfig({ env: { PATH: "/usr/bin" } });
     expect(config).toEqual(DEFAULT_CONFIG);
     expect(config).toMatchObject({ host: "127.0.0.1", grpcPort: 8090, httpPort: 8080, dbPath: "./data/sessions.db" });
     expect(config.sessions).toMatchObject({
@@ -38,7 +39,7 @@ describe("configuration", () => {
   });
 
   it("reads every SESSIONS_* variable", () => {
-    const config = parseConfig({
+    const config = parseConfig({ env: {
       SESSIONS_HOST: "0.0.0.0",
       SESSIONS_GRPC_PORT: "0",
       SESSIONS_HTTP_PORT: "9000",
@@ -66,7 +67,7 @@ describe("configuration", () => {
       SESSIONS_MAX_PAGE_SIZE: "250",
       SESSIONS_MAX_DATA_BYTES: "1000",
       SESSIONS_MAX_USER_BYTES: "2000",
-    });
+    } });
     expect(config).toEqual({
       host: "0.0.0.0",
       grpcPort: 0,
@@ -100,7 +101,7 @@ describe("configuration", () => {
 
   it("lists every problem at once, naming each variable", () => {
     expect(
-      problemsOf({
+      [...problemsOf({
         SESSIONS_GRPC_PORT: "70000",
         SESSIONS_IDLE_TIMEOUT: "0",
         SESSIONS_MAX_PAGE_SIZE: "-3",
@@ -109,7 +110,7 @@ describe("configuration", () => {
         SESSIONS_SHUTDOWN_GRACE: "30d",
         SESSIONS_MAX_SESSIONS_PER_CLIENT: "web",
         SESSIONS_BINDING_IPV4_PREFIX: "33",
-      }),
+      })].sort(),
     ).toEqual([
       "SESSIONS_PORT: unknown setting",
       'SESSIONS_GRPC_PORT: expected a port from 0 to 65535, got "70000"',
@@ -119,7 +120,7 @@ describe("configuration", () => {
       'SESSIONS_MAX_SESSIONS_PER_CLIENT: expected client=limit pairs separated by commas, such as web=5,ios=2, got "web"',
       'SESSIONS_BINDING_IPV4_PREFIX: expected a prefix length from 1 to 32, got "33"',
       'SESSIONS_MAX_PAGE_SIZE: expected a whole number above zero, got "-3"',
-    ]);
+    ].sort());
   });
 
   it("refuses inconsistent timeouts", () => {
@@ -172,5 +173,69 @@ describe("configuration", () => {
     expect(shown("SESSIONS_IDLE_TIMEOUT")).toBe("30m");
     expect(shown("SESSIONS_RENEWAL_INTERVAL")).toBe("12h");
     expect(shown("SESSIONS_SWEEP_INTERVAL")).toBe("1m");
+  });
+
+  describe("sources", () => {
+    const files: Record<string, string> = {
+      "base.yaml": "grpc_port: 9001\nidle_timeout: 10m\nmax_sessions_per_client:\n  web: 5\n  kiosk: 1\n",
+      "base.json": '{"http_port": 9002, "binding": "client"}',
+      "unknown.yaml": "grpc_port: 1\ncolour: blue\n",
+      "broken.yaml": "grpc_port: [1,\n",
+      "list.yaml": "- 1\n- 2\n",
+    };
+    const readFile = (path: string) => {
+      const text = files[path];
+      if (text === undefined) throw new Error(`ENOENT: no such file, open '${path}'`);
+      return text;
+    };
+    const problems = (argv: string[], env: Record<string, string> = {}) => {
+      try {
+        parseConfig({ env, argv, readFile });
+        return [];
+      } catch (error) {
+        return (error as ConfigError).problems;
+      }
+    };
+
+    it("loads config.example.yaml, which documents the defaults", () => {
+      const config = parseConfig({
+        env: {},
+        argv: ["--config", "config.example.yaml"],
+        readFile: (path) => readFileSync(new URL(`../${path}`, import.meta.url), "utf8"),
+      });
+      expect(config).toEqual(DEFAULT_CONFIG);
+    });
+
+    it("layers the file, then environment variables, then flags", () => {
+      const config = parseConfig({
+        env: { SESSIONS_CONFIG: "base.yaml", SESSIONS_GRPC_PORT: "9010", SESSIONS_IDLE_TIMEOUT: "20m" },
+        argv: ["--idle-timeout", "5m", "--http-port=9020"],
+        readFile,
+      });
+      expect(config.grpcPort).toBe(9010);
+      expect(config.httpPort).toBe(9020);
+      expect(config.sessions.idleTimeoutMs).toBe(5 * 60_000);
+      expect(config.sessions.maxSessionsPerClient).toEqual({ web: 5, kiosk: 1 });
+    });
+
+    it("reads JSON files, and --config overrides SESSIONS_CONFIG", () => {
+      const config = parseConfig({ env: { SESSIONS_CONFIG: "base.yaml" }, argv: ["--config=base.json"], readFile });
+      expect(config.httpPort).toBe(9002);
+      expect(config.grpcPort).toBe(8090);
+      expect(config.sessions.binding).toEqual({ kind: "client" });
+    });
+
+    it("names every problem by where it was written", () => {
+      expect(problems(["--config", "unknown.yaml", "--colour", "red", "--grpc-port", "x", "stray", "--host"])).toEqual([
+        "--colour: unknown flag",
+        "stray: not a flag (flags are --name value or --name=value)",
+        "--host: needs a value",
+        "unknown.yaml: colour: unknown key",
+        '--grpc-port: expected a port from 0 to 65535, got "x"',
+      ]);
+      expect(problems(["--config", "broken.yaml"])[0]).toMatch(/^broken.yaml: cannot be read: /);
+      expect(problems(["--config", "missing.yaml"])).toEqual(["missing.yaml: cannot be read: ENOENT: no such file, open 'missing.yaml'"]);
+      expect(problems(["--config", "list.yaml"])).toEqual(["list.yaml: must be a mapping of setting names to values"]);
+    });
   });
 });

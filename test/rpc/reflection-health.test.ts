@@ -41,7 +41,7 @@ async function reflect(port: number, requests: ServerReflectionRequest["messageR
       responseSerialize: (m: ServerReflectionResponse) => Buffer.from(toBinary(ServerReflectionResponseSchema, m)),
       responseDeserialize: (b: Buffer) => fromBinary(ServerReflectionResponseSchema, b),
     },
-  });
+  }, "ServerReflection");
   const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   const call = (client as unknown as { info: () => grpc.ClientDuplexStream<ServerReflectionRequest, ServerReflectionResponse> }).info();
   const answers: ServerReflectionResponse[] = [];
