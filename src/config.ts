@@ -1,3 +1,4 @@
+import type { LogLevel } from "./logger.js";
 import { collectSettings, fileKey, flagName, type ConfigSources } from "./config-sources.js";
 import {
   DEFAULT_SESSION_POLICY,
@@ -28,6 +29,8 @@ export interface Config {
   readonly retentionMs: number;
   /** How often the database is probed for the health status. */
   readonly healthCheckIntervalMs: number;
+  /** Least severe log level written. */
+  readonly logLevel: LogLevel;
   /** Key for HMAC-SHA-256 of token secrets; "" hashes with plain SHA-256. Secret: never log it. */
   readonly tokenPepper: string;
   /** The lifecycle rules. */
@@ -45,6 +48,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   sweepIntervalMs: 60_000,
   retentionMs: 30 * 86_400_000,
   healthCheckIntervalMs: 5000,
+  logLevel: "info",
   tokenPepper: "",
   sessions: DEFAULT_SESSION_POLICY,
 });
@@ -116,6 +120,7 @@ const VARIABLES: readonly Variable[] = [
   variable("SESSIONS_SWEEP_INTERVAL", "a duration up to 24d such as 1m, or 0 to disable", timer(parseDuration), (d, v) => (d.sweepIntervalMs = v), (c) => formatDuration(c.sweepIntervalMs)),
   variable("SESSIONS_RETENTION", `${DURATION}: how long closed sessions are kept`, positive(parseDuration), (d, v) => (d.retentionMs = v), (c) => formatDuration(c.retentionMs)),
   variable("SESSIONS_HEALTH_CHECK_INTERVAL", "a duration up to 24d such as 5s, above zero", positive(timer(parseDuration)), (d, v) => (d.healthCheckIntervalMs = v), (c) => formatDuration(c.healthCheckIntervalMs)),
+  variable("SESSIONS_LOG_LEVEL", "debug, info, warn, error or silent", oneOf(["debug", "info", "warn", "error", "silent"] as const), (d, v) => (d.logLevel = v), (c) => c.logLevel),
   variable("SESSIONS_TOKEN_PEPPER", "a secret key for HMAC of token secrets (at least 32 characters)", (raw) => (raw.length >= 32 ? raw : undefined), (d, v) => (d.tokenPepper = v), () => "none: plain SHA-256", true),
   variable("SESSIONS_IDLE_TIMEOUT", `${DURATION}, above zero`, positive(parseDuration), (d, v) => (d.sessions.idleTimeoutMs = v), (c) => formatDuration(c.sessions.idleTimeoutMs)),
   variable("SESSIONS_ABSOLUTE_TIMEOUT", `${DURATION}, above zero`, positive(parseDuration), (d, v) => (d.sessions.absoluteTimeoutMs = v), (c) => formatDuration(c.sessions.absoluteTimeoutMs)),

@@ -1,3 +1,5 @@
+import { pino } from "pino";
+
 /** Structured fields attached to a log line. Never put a secret here. */
 export type LogFields = Record<string, unknown>;
 
@@ -7,20 +9,29 @@ export interface Logger {
   error(message: string, fields?: LogFields): void;
 }
 
-export type LogLevel = "info" | "warn" | "error" | "silent";
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
-const RANK: Record<LogLevel, number> = { info: 0, warn: 1, error: 2, silent: 3 };
-
-/** Writes one JSON object per line: time, level, msg, then the fields. */
-export function createJsonLogger(
-  write: (line: string) => void,
-  level: LogLevel = "info",
-): Logger {
-  const log = (at: Exclude<LogLevel, "silent">) => (message: string, fields?: LogFields) => {
-    if (RANK[at] < RANK[level]) return;
-    write(`${JSON.stringify({ time: new Date().toISOString(), level: at, msg: message, ...fields })}\n`);
+/**
+ * A pino logger writing one JSON object per line: time (ISO 8601), level (by
+ * name), msg, then the fields. `write` receives each line; pino serialises,
+ * so a logged Error keeps its message and stack.
+ */
+export function createJsonLogger(write: (line: string) => void, level: LogLevel = "info"): Logger {
+  const log = pino(
+    {
+      level,
+      base: null,
+      messageKey: "msg",
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    { write },
+  );
+  return {
+    info: (message, fields) => log.info(fields ?? {}, message),
+    warn: (message, fields) => log.warn(fields ?? {}, message),
+    error: (message, fields) => log.error(fields ?? {}, message),
   };
-  return { info: log("info"), warn: log("warn"), error: log("error") };
 }
 
 /** The error's message and stack, for a log line. */

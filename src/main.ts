@@ -12,7 +12,6 @@ async function main(): Promise<void> {
     process.stdout.write(helpText());
     return;
   }
-  const logger = createJsonLogger((line) => process.stdout.write(line));
   let config;
   try {
     config = parseConfig({
@@ -28,6 +27,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  const logger = createJsonLogger((line) => process.stdout.write(line), config.logLevel);
 
   const app = await startApp(config, { logger });
   logger.info("listening", {

@@ -32,9 +32,9 @@ const ALLOWED: Record<string, RegExp> = {
   sqlite: /^(node:|better-sqlite3$|\.\/|\.\.\/session\/)/,
   rpc: /^(node:|@bufbuild\/protobuf|@connectrpc\/|@grpc\/grpc-js$|\.\/|\.\.\/session\/|\.\.\/logger\.js$|\.\.\/health\.js$|\.\.\/\.\.\/gen\/)/,
   server: /^(node:|@grpc\/grpc-js$|\.\/)/,
-  logger: /^$/,
+  logger: /^pino$/,
   health: /^$/,
-  config: /^(\.\/session\/session-policy\.js|\.\/config-sources\.js)$/,
+  config: /^(\.\/session\/session-policy\.js|\.\/config-sources\.js|\.\/logger\.js)$/,
   "config-sources": /^yaml$/,
 };
 

@@ -50,6 +50,7 @@ describe("configuration", () => {
       SESSIONS_SWEEP_INTERVAL: "0",
       SESSIONS_RETENTION: "7d",
       SESSIONS_HEALTH_CHECK_INTERVAL: "2s",
+      SESSIONS_LOG_LEVEL: "warn",
       SESSIONS_TOKEN_PEPPER: "p".repeat(32),
       SESSIONS_IDLE_TIMEOUT: "15m",
       SESSIONS_ABSOLUTE_TIMEOUT: "8h",
@@ -79,6 +80,7 @@ describe("configuration", () => {
       sweepIntervalMs: 0,
       retentionMs: 7 * 86_400_000,
       healthCheckIntervalMs: 2000,
+      logLevel: "warn",
       tokenPepper: "p".repeat(32),
       sessions: {
         idleTimeoutMs: 15 * 60_000,

@@ -85,8 +85,14 @@ export function createGrpcService<S extends DescService>(
         Promise.resolve()
           .then(() => handler.call(impl, call.request, context))
           .then(
-            (response) => callback(null, toMessage(response)),
-            (error: unknown) => callback(failed(error)),
+            (response) => {
+              context.sendHeaders(call);
+              callback(null, toMessage(response));
+            },
+            (error: unknown) => {
+              context.sendHeaders(call);
+              callback(failed(error));
+            },
           )
           .catch((error: unknown) => onError(error, procedure))
           .finally(() => context.done());
@@ -108,8 +114,10 @@ export function createGrpcService<S extends DescService>(
         const responses = handler.call(impl, input, context) as AsyncIterable<unknown>;
         for await (const response of responses) {
           if (call.cancelled) break;
+          context.sendHeaders(call);
           if (!call.write(toMessage(response))) await once(call, "drain", { signal: context.signal });
         }
+        context.sendHeaders(call);
         call.end();
       })()
         .catch((error: unknown) => {
@@ -152,8 +160,8 @@ function toServiceError(error: unknown): Partial<ServiceError> {
 /**
  * HandlerContext for a grpc-js call. Everything a handler rarely uses (the
  * abort signal, headers, context values) is built on first use, so a call that
- * never asks costs no extra allocations. Response headers and trailers set by
- * a handler are not sent on this transport (no handler sets any today).
+ * never asks costs no extra allocations. Response headers a handler sets are
+ * sent as initial metadata; response trailers are not sent on this transport.
  */
 class GrpcHandlerContext implements HandlerContext {
   readonly protocolName = "grpc";
@@ -163,6 +171,7 @@ class GrpcHandlerContext implements HandlerContext {
   private lazyResponseHeader: Headers | undefined;
   private lazyResponseTrailer: Headers | undefined;
   private lazyValues: ContextValues | undefined;
+  private headersSent = false;
 
   constructor(
     readonly service: DescService,
@@ -216,6 +225,15 @@ class GrpcHandlerContext implements HandlerContext {
 
   get values(): ContextValues {
     return (this.lazyValues ??= createContextValues());
+  }
+
+  /** Sends the response headers the handler set, once, before the first message or the status. */
+  sendHeaders(call: { sendMetadata(metadata: Metadata): void }): void {
+    if (this.headersSent || this.lazyResponseHeader === undefined) return;
+    this.headersSent = true;
+    const metadata = new Metadata();
+    this.lazyResponseHeader.forEach((value, key) => metadata.add(key, value));
+    call.sendMetadata(metadata);
   }
 
   /** Called when the call has ended: a handler's downstream work is aborted. */

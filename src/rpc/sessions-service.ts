@@ -1,5 +1,6 @@
 import { create, type DescService } from "@bufbuild/protobuf";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { Code, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { randomUUID } from "node:crypto";
 import type { Logger } from "../logger.js";
 import type { SessionController } from "../session/session-controller.js";
 import {
@@ -28,7 +29,8 @@ import { toConnectError } from "./status.js";
 /**
  * The one implementation of SessionsService, served by both listeners. Each
  * handler decodes the request into domain terms, calls the controller, and
- * encodes the result; errors become status codes in `withStatusMapping`.
+ * encodes the result; errors become status codes, and calls are logged, in
+ * `instrumented`.
  */
 export function createSessionsService(
   controller: SessionController,
@@ -131,20 +133,37 @@ export function createSessionsService(
       return create(CloseSessionsResponseSchema, { closedCount });
     },
   };
-  return withStatusMapping(SessionsService, impl, logger);
+  return instrumented(SessionsService, impl, logger);
 }
 
 type UnaryHandler = (request: unknown, context: HandlerContext) => Promise<unknown>;
 
+/** Requests may carry a correlation id in one of these headers; responses echo it in the first. */
+const CORRELATION_HEADERS = ["x-request-id", "x-correlation-id"] as const;
+const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The caller's correlation id if it looks like one, else a new one. */
+function correlationIdOf(context: HandlerContext): string {
+  for (const header of CORRELATION_HEADERS) {
+    const value = context.requestHeader.get(header);
+    if (value !== null && CORRELATION_ID.test(value)) return value;
+  }
+  return randomUUID();
+}
+
+/** Connect has no Code for success; gRPC's OK is 0. */
+const OK = 0 as Code;
+
+/** Connect's code name in gRPC's spelling: InvalidArgument → INVALID_ARGUMENT. */
+const codeName = (code: Code) => Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+
 /**
- * Wraps every unary handler of `impl` so that whatever it throws reaches the
- * transport as a ConnectError with the right code (see toConnectError).
+ * Wraps every unary handler of `impl`: whatever it throws reaches the
+ * transport as a ConnectError with the right code (see toConnectError), and
+ * each call is logged once with its procedure, status code, duration and
+ * correlation id (never its request or response, which may hold secrets).
  */
-function withStatusMapping<S extends DescService>(
-  service: S,
-  impl: ServiceImpl<S>,
-  logger: Logger,
-): ServiceImpl<S> {
+function instrumented<S extends DescService>(service: S, impl: ServiceImpl<S>, logger: Logger): ServiceImpl<S> {
   const handlers = impl as unknown as Record<string, UnaryHandler>;
   const wrapped: Record<string, UnaryHandler> = {};
   for (const method of service.methods) {
@@ -157,10 +176,25 @@ function withStatusMapping<S extends DescService>(
     }
     const procedure = `/${service.typeName}/${method.name}`;
     wrapped[method.localName] = async (request, context) => {
+      const started = performance.now();
+      const correlationId = correlationIdOf(context);
+      context.responseHeader.set(CORRELATION_HEADERS[0], correlationId);
+      const done = (code: Code) =>
+        logger.info("rpc", {
+          procedure,
+          code: code === OK ? "OK" : codeName(code),
+          durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+          correlationId,
+          protocol: context.protocolName,
+        });
       try {
-        return await handler.call(impl, request, context);
+        const response = await handler.call(impl, request, context);
+        done(OK);
+        return response;
       } catch (error) {
-        throw toConnectError(error, procedure, logger);
+        const connectError = toConnectError(error, procedure, logger, correlationId);
+        done(connectError.code);
+        throw connectError;
       }
     };
   }

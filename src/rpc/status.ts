@@ -36,7 +36,12 @@ const REASONS: Record<SessionErrorReason, ErrorReason> = {
  * INTERNAL with a generic message, and its cause goes to the log only, so no
  * database detail ever reaches a client.
  */
-export function toConnectError(error: unknown, procedure: string, logger: Logger): ConnectError {
+export function toConnectError(
+  error: unknown,
+  procedure: string,
+  logger: Logger,
+  correlationId?: string,
+): ConnectError {
   if (error instanceof ConnectError) {
     return error;
   }
@@ -45,6 +50,6 @@ export function toConnectError(error: unknown, procedure: string, logger: Logger
       error.reason === undefined ? [] : [{ desc: ErrorDetailSchema, value: { reason: REASONS[error.reason] } }];
     return new ConnectError(error.message, CODES[error.kind], undefined, details);
   }
-  logger.error("internal error", { procedure, ...describeError(error) });
+  logger.error("internal error", { procedure, correlationId, ...describeError(error) });
   return new ConnectError("internal error", Code.Internal);
 }
