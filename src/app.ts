@@ -1,6 +1,7 @@
 import type { Config } from "./config.js";
 import { createHealthState } from "./health.js";
 import { describeError, type Logger } from "./logger.js";
+import { createMetrics } from "./metrics.js";
 import { createConnectHandler } from "./rpc/connect-handler.js";
 import { createHealthService } from "./rpc/health-service.js";
 import { createReflectionServices } from "./rpc/reflection-service.js";
@@ -45,10 +46,11 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
     policy: config.sessions,
     hasher: createTokenHasher(config.tokenPepper),
   });
+  const metrics = createMetrics({ countActiveSessions: () => store.countActive({}) });
   const health = createHealthState([SessionsService.typeName]);
   const reflection = createReflectionServices([SessionsService, Health, ServerReflection, ServerReflectionV1Alpha]);
   const services = [
-    served(SessionsService, createSessionsService(controller, logger)),
+    served(SessionsService, createSessionsService(controller, logger, metrics)),
     served(Health, createHealthService(health)),
     served(ServerReflection, reflection.v1),
     served(ServerReflectionV1Alpha, reflection.v1alpha),
@@ -83,7 +85,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
       handler: createConnectHandler({
         routes: (router) => services.forEach((service) => service.route(router)),
         // The probes use only url, method, writeHead and end, alike on HTTP/1.1 and HTTP/2.
-        fallback: createProbeHandler(() => health.get("") === "serving") as Parameters<
+        fallback: createProbeHandler(() => health.get("") === "serving", () => metrics.render()) as Parameters<
           typeof createConnectHandler
         >[0]["fallback"],
         maxReceiveMessageBytes: config.maxReceiveMessageBytes,
@@ -99,6 +101,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
           }),
           intervalMs: config.sweepIntervalMs,
           onSwept: ({ closed, purged }) => {
+            metrics.observeSweep(closed, purged);
             if (closed > 0 || purged > 0) logger.info("swept sessions", { closed, purged });
           },
           onError: (error) => logger.error("sweep failed", describeError(error)),

@@ -30,10 +30,11 @@ const layer = (file: string) => (file.includes("/") ? file.split("/")[0]! : file
 const ALLOWED: Record<string, RegExp> = {
   session: /^(node:|\.\/)/,
   sqlite: /^(node:|better-sqlite3$|\.\/|\.\.\/session\/)/,
-  rpc: /^(node:|@bufbuild\/protobuf|@connectrpc\/|@grpc\/grpc-js$|\.\/|\.\.\/session\/|\.\.\/logger\.js$|\.\.\/health\.js$|\.\.\/\.\.\/gen\/)/,
+  rpc: /^(node:|@bufbuild\/protobuf|@connectrpc\/|@grpc\/grpc-js$|\.\/|\.\.\/session\/|\.\.\/logger\.js$|\.\.\/health\.js$|\.\.\/metrics\.js$|\.\.\/\.\.\/gen\/)/,
   server: /^(node:|@grpc\/grpc-js$|\.\/)/,
   logger: /^pino$/,
   health: /^$/,
+  metrics: /^prom-client$/,
   config: /^(\.\/session\/session-policy\.js|\.\/config-sources\.js|\.\/logger\.js)$/,
   "config-sources": /^yaml$/,
 };

@@ -2,6 +2,7 @@ import { create, type DescService } from "@bufbuild/protobuf";
 import { Code, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
 import type { SessionController } from "../session/session-controller.js";
 import {
   CloseExpiredSessionsResponseSchema,
@@ -35,6 +36,7 @@ import { toConnectError } from "./status.js";
 export function createSessionsService(
   controller: SessionController,
   logger: Logger,
+  metrics?: Pick<Metrics, "observeCall">,
 ): ServiceImpl<typeof SessionsService> {
   const impl: ServiceImpl<typeof SessionsService> = {
     async openSession(req) {
@@ -133,7 +135,7 @@ export function createSessionsService(
       return create(CloseSessionsResponseSchema, { closedCount });
     },
   };
-  return instrumented(SessionsService, impl, logger);
+  return instrumented(SessionsService, impl, logger, metrics);
 }
 
 type UnaryHandler = (request: unknown, context: HandlerContext) => Promise<unknown>;
@@ -163,7 +165,12 @@ const codeName = (code: Code) => Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").
  * each call is logged once with its procedure, status code, duration and
  * correlation id (never its request or response, which may hold secrets).
  */
-function instrumented<S extends DescService>(service: S, impl: ServiceImpl<S>, logger: Logger): ServiceImpl<S> {
+function instrumented<S extends DescService>(
+  service: S,
+  impl: ServiceImpl<S>,
+  logger: Logger,
+  metrics: Pick<Metrics, "observeCall"> | undefined,
+): ServiceImpl<S> {
   const handlers = impl as unknown as Record<string, UnaryHandler>;
   const wrapped: Record<string, UnaryHandler> = {};
   for (const method of service.methods) {
@@ -179,14 +186,18 @@ function instrumented<S extends DescService>(service: S, impl: ServiceImpl<S>, l
       const started = performance.now();
       const correlationId = correlationIdOf(context);
       context.responseHeader.set(CORRELATION_HEADERS[0], correlationId);
-      const done = (code: Code) =>
+      const done = (code: Code) => {
+        const ms = performance.now() - started;
+        const name = code === OK ? "OK" : codeName(code);
+        metrics?.observeCall(procedure, name, ms / 1000);
         logger.info("rpc", {
           procedure,
-          code: code === OK ? "OK" : codeName(code),
-          durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+          code: name,
+          durationMs: Math.round(ms * 1000) / 1000,
           correlationId,
           protocol: context.protocolName,
         });
+      };
       try {
         const response = await handler.call(impl, request, context);
         done(OK);

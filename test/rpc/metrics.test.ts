@@ -1,0 +1,39 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { connectJsonHttp1, grpcJsClient } from "../support/clients.js";
+import { startTestServer, type TestServer } from "../support/test-server.js";
+
+describe("Prometheus metrics at /metrics", () => {
+  let server: TestServer;
+  afterEach(() => server.stop());
+
+  const scrape = async () => {
+    const response = await fetch(`http://127.0.0.1:${server.app.httpPort}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+    return response.text();
+  };
+
+  it("count calls by procedure and code on both ports, time them, and count active sessions", async () => {
+    server = await startTestServer({ sweepIntervalMs: 20, sessions: { idleTimeoutMs: 2000, touchIntervalMs: 0 } });
+    const grpc = grpcJsClient(server.app.grpcPort);
+    const http = connectJsonHttp1(server.app.httpPort);
+    await grpc.call("openSession", { userId: "u1" });
+    await http.call("openSession", { userId: "u2" });
+    await http.call("getSessionById", { id: "0".repeat(32) }).catch(() => undefined);
+    grpc.close();
+
+    const text = await scrape();
+    const open = 'procedure="/sessions.v1.SessionsService/OpenSession",code="OK"';
+    expect(text).toContain(`sessions_rpc_requests_total{${open}} 2`);
+    expect(text).toContain('sessions_rpc_requests_total{procedure="/sessions.v1.SessionsService/GetSessionById",code="NOT_FOUND"} 1');
+    expect(text).toContain(`sessions_rpc_duration_seconds_count{${open}} 2`);
+    expect(text).toContain(`sessions_rpc_duration_seconds_bucket{le="+Inf",${open}} 2`);
+    expect(text).toContain("sessions_active_sessions 2");
+    expect(text).toMatch(/sessions_nodejs_eventloop_lag_seconds \d/);
+
+    server.clock.advance(2000);
+    await expect.poll(async () => (await scrape()).includes('sessions_swept_total{action="closed"} 2'), { timeout: 5000 }).toBe(true);
+    expect(await scrape()).toContain("sessions_active_sessions 0");
+    expect(await scrape()).toMatch(/sessions_sweeps_total [1-9]/);
+  });
+});
