@@ -7,7 +7,8 @@ import { createHealthService } from "./rpc/health-service.js";
 import { createReflectionServices } from "./rpc/reflection-service.js";
 import { served } from "./rpc/served-service.js";
 import { createSessionsService } from "./rpc/sessions-service.js";
-import { startGrpcServer, type RunningServer } from "./server/grpc-server.js";
+import { readFileSync } from "node:fs";
+import { startGrpcServer, type RunningServer, type TlsFiles } from "./server/grpc-server.js";
 import { createProbeHandler } from "./server/http-probes.js";
 import { startHttpServer } from "./server/http-server.js";
 import { systemClock, type Clock } from "./session/clock.js";
@@ -72,7 +73,9 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
   };
 
   try {
+    const tls = readTlsFiles(config);
     const grpc = await startGrpcServer({
+      tls,
       host: config.host,
       port: config.grpcPort,
       services: services.map((service) => service.grpc(onError)),
@@ -80,6 +83,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
     });
     servers.push(grpc);
     const http = await startHttpServer({
+      tls,
       host: config.host,
       port: config.httpPort,
       handler: createConnectHandler({
@@ -133,4 +137,21 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
     await stop();
     throw error;
   }
+}
+
+/** The TLS files the configuration names, read once at start-up; undefined for plaintext. */
+function readTlsFiles(config: Config): TlsFiles | undefined {
+  if (config.tlsCertFile === "") return undefined;
+  const read = (what: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new Error(`cannot read the TLS ${what} ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
+  return {
+    cert: read("certificate", config.tlsCertFile),
+    key: read("key", config.tlsKeyFile),
+    ...(config.tlsClientCaFile !== "" && { clientCa: read("client CA", config.tlsClientCaFile) }),
+  };
 }

@@ -29,6 +29,11 @@ export interface Config {
   readonly retentionMs: number;
   /** How often the database is probed for the health status. */
   readonly healthCheckIntervalMs: number;
+  /** PEM files for TLS on both ports; both or neither. */
+  readonly tlsCertFile: string;
+  readonly tlsKeyFile: string;
+  /** PEM CA file: when set, clients must present a certificate it signed (mTLS). */
+  readonly tlsClientCaFile: string;
   /** Least severe log level written. */
   readonly logLevel: LogLevel;
   /** Key for HMAC-SHA-256 of token secrets; "" hashes with plain SHA-256. Secret: never log it. */
@@ -49,6 +54,9 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   retentionMs: 30 * 86_400_000,
   healthCheckIntervalMs: 5000,
   logLevel: "info",
+  tlsCertFile: "",
+  tlsKeyFile: "",
+  tlsClientCaFile: "",
   tokenPepper: "",
   sessions: DEFAULT_SESSION_POLICY,
 });
@@ -120,6 +128,9 @@ const VARIABLES: readonly Variable[] = [
   variable("SESSIONS_SWEEP_INTERVAL", "a duration up to 24d such as 1m, or 0 to disable", timer(parseDuration), (d, v) => (d.sweepIntervalMs = v), (c) => formatDuration(c.sweepIntervalMs)),
   variable("SESSIONS_RETENTION", `${DURATION}: how long closed sessions are kept`, positive(parseDuration), (d, v) => (d.retentionMs = v), (c) => formatDuration(c.retentionMs)),
   variable("SESSIONS_HEALTH_CHECK_INTERVAL", "a duration up to 24d such as 5s, above zero", positive(timer(parseDuration)), (d, v) => (d.healthCheckIntervalMs = v), (c) => formatDuration(c.healthCheckIntervalMs)),
+  variable("SESSIONS_TLS_CERT", "a PEM certificate (chain) file: serve TLS on both ports", text, (d, v) => (d.tlsCertFile = v), () => "none: plaintext"),
+  variable("SESSIONS_TLS_KEY", "the PEM private key file of SESSIONS_TLS_CERT", text, (d, v) => (d.tlsKeyFile = v), () => "none"),
+  variable("SESSIONS_TLS_CLIENT_CA", "a PEM CA file: require client certificates it signed (mTLS)", text, (d, v) => (d.tlsClientCaFile = v), () => "none"),
   variable("SESSIONS_LOG_LEVEL", "debug, info, warn, error or silent", oneOf(["debug", "info", "warn", "error", "silent"] as const), (d, v) => (d.logLevel = v), (c) => c.logLevel),
   variable("SESSIONS_TOKEN_PEPPER", "a secret key for HMAC of token secrets (at least 32 characters)", (raw) => (raw.length >= 32 ? raw : undefined), (d, v) => (d.tokenPepper = v), () => "none: plain SHA-256", true),
   variable("SESSIONS_IDLE_TIMEOUT", `${DURATION}, above zero`, positive(parseDuration), (d, v) => (d.sessions.idleTimeoutMs = v), (c) => formatDuration(c.sessions.idleTimeoutMs)),
@@ -176,6 +187,12 @@ export function parseConfig(sources: ConfigSources): Config {
   config.sessions.binding =
     bindingKind === "address" ? { kind: "address", ipv4PrefixBits, ipv6PrefixBits } : { kind: bindingKind };
   problems.push(...inconsistencies(config.sessions));
+  if ((config.tlsCertFile === "") !== (config.tlsKeyFile === "")) {
+    problems.push("SESSIONS_TLS_CERT and SESSIONS_TLS_KEY: give both or neither");
+  }
+  if (config.tlsClientCaFile !== "" && config.tlsCertFile === "") {
+    problems.push("SESSIONS_TLS_CLIENT_CA: needs SESSIONS_TLS_CERT and SESSIONS_TLS_KEY (mTLS is on top of TLS)");
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   Object.freeze(config.sessions);
   return Object.freeze(config);

@@ -51,6 +51,9 @@ describe("configuration", () => {
       SESSIONS_RETENTION: "7d",
       SESSIONS_HEALTH_CHECK_INTERVAL: "2s",
       SESSIONS_LOG_LEVEL: "warn",
+      SESSIONS_TLS_CERT: "/certs/server.crt",
+      SESSIONS_TLS_KEY: "/certs/server.key",
+      SESSIONS_TLS_CLIENT_CA: "/certs/ca.crt",
       SESSIONS_TOKEN_PEPPER: "p".repeat(32),
       SESSIONS_IDLE_TIMEOUT: "15m",
       SESSIONS_ABSOLUTE_TIMEOUT: "8h",
@@ -81,6 +84,9 @@ describe("configuration", () => {
       retentionMs: 7 * 86_400_000,
       healthCheckIntervalMs: 2000,
       logLevel: "warn",
+      tlsCertFile: "/certs/server.crt",
+      tlsKeyFile: "/certs/server.key",
+      tlsClientCaFile: "/certs/ca.crt",
       tokenPepper: "p".repeat(32),
       sessions: {
         idleTimeoutMs: 15 * 60_000,
@@ -141,6 +147,13 @@ describe("configuration", () => {
     ]);
     expect(problemsOf({ SESSIONS_RENEWAL_INTERVAL: "0", SESSIONS_BINDING_IPV6_PREFIX: "0" })).toEqual([
       'SESSIONS_BINDING_IPV6_PREFIX: expected a prefix length from 1 to 128, got "0"',
+    ]);
+  });
+
+  it("wants a TLS certificate and key together, and TLS under mTLS", () => {
+    expect(problemsOf({ SESSIONS_TLS_CERT: "a.crt" })).toEqual(["SESSIONS_TLS_CERT and SESSIONS_TLS_KEY: give both or neither"]);
+    expect(problemsOf({ SESSIONS_TLS_CLIENT_CA: "ca.crt" })).toEqual([
+      "SESSIONS_TLS_CLIENT_CA: needs SESSIONS_TLS_CERT and SESSIONS_TLS_KEY (mTLS is on top of TLS)",
     ]);
   });
 

@@ -5,6 +5,14 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 
+/** Certificate and key (PEM) to serve TLS, and the CA whose client certificates are required (mTLS). */
+export interface TlsFiles {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** When set, every client must present a certificate signed by this CA. */
+  readonly clientCa?: Buffer;
+}
+
 export interface GrpcServerOptions {
   readonly host: string;
   /** 0 picks a free port. */
@@ -15,6 +23,8 @@ export interface GrpcServerOptions {
   }[];
   /** Largest request accepted, in bytes. */
   readonly maxReceiveMessageBytes: number;
+  /** TLS (and mTLS) instead of plaintext. */
+  readonly tls?: TlsFiles | undefined;
 }
 
 export interface RunningServer {
@@ -38,7 +48,13 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
       `${formatHost(options.host)}:${options.port}`,
-      ServerCredentials.createInsecure(),
+      options.tls === undefined
+        ? ServerCredentials.createInsecure()
+        : ServerCredentials.createSsl(
+            options.tls.clientCa ?? null,
+            [{ cert_chain: options.tls.cert, private_key: options.tls.key }],
+            options.tls.clientCa !== undefined,
+          ),
       (error, boundPort) => (error ? reject(error) : resolve(boundPort)),
     );
   });

@@ -1,7 +1,7 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import type { RunningServer } from "./grpc-server.js";
+import type { RunningServer, TlsFiles } from "./grpc-server.js";
 
 /** Serves both HTTP/1.1 and HTTP/2 requests. */
 export type HttpHandler = (
@@ -19,6 +19,8 @@ export interface HttpServerOptions {
    * Default 60 s, as Node's; checked every tenth of it, at most every 5 s.
    */
   readonly headersTimeoutMs?: number;
+  /** TLS (and mTLS): HTTP/1.1 and HTTP/2 are then negotiated by ALPN. */
+  readonly tls?: TlsFiles | undefined;
 }
 
 /** Every HTTP/2 connection starts with these bytes (RFC 9113, section 3.4). */
@@ -57,6 +59,11 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     options.handler(request, response);
   };
   const headersTimeout = options.headersTimeoutMs ?? 60_000;
+  if (options.tls !== undefined) {
+    return startTlsServer(options, options.tls, handler, sessions, () => inFlight, (resolve) => (drained = resolve), () => {
+      closing = true;
+    });
+  }
   const h1 = http.createServer(
     {
       headersTimeout,
@@ -130,4 +137,63 @@ function routeByPreface(socket: net.Socket, h1: http.Server, h2: http2.Http2Serv
     (looksLikeHttp2 ? h2 : h1).emit("connection", socket);
   };
   socket.on("readable", onReadable);
+}
+
+/**
+ * The TLS form of the HTTP listener: one http2 secure server that also takes
+ * HTTP/1.1 (allowHTTP1), the protocol chosen by ALPN, so no sniffing is needed.
+ */
+async function startTlsServer(
+  options: HttpServerOptions,
+  tls: TlsFiles,
+  handler: HttpHandler,
+  sessions: Set<http2.ServerHttp2Session>,
+  inFlight: () => number,
+  onDrained: (resolve: () => void) => void,
+  beginClosing: () => void,
+): Promise<RunningServer> {
+  const server = http2.createSecureServer(
+    {
+      cert: tls.cert,
+      key: tls.key,
+      allowHTTP1: true,
+      ...(tls.clientCa !== undefined && { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
+    },
+    handler,
+  );
+  const sockets = new Set<net.Socket>();
+  server.on("secureConnection", (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve((server.address() as net.AddressInfo).port);
+    });
+  });
+  return {
+    port,
+    async close(graceMs) {
+      beginClosing();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const session of sessions) session.close();
+      if (inFlight() > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, graceMs);
+          onDrained(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
 }
