@@ -2,6 +2,7 @@ import type { Config } from "./config.js";
 import { createHealthState } from "./health.js";
 import { describeError, type Logger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
+import { behindApiKeys, createAuthorizer } from "./rpc/api-keys.js";
 import { createConnectHandler } from "./rpc/connect-handler.js";
 import { createHealthService } from "./rpc/health-service.js";
 import { createReflectionServices } from "./rpc/reflection-service.js";
@@ -50,11 +51,19 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
   const metrics = createMetrics({ countActiveSessions: () => store.countActive({}) });
   const health = createHealthState([SessionsService.typeName]);
   const reflection = createReflectionServices([SessionsService, Health, ServerReflection, ServerReflectionV1Alpha]);
+  const authorize = createAuthorizer(config.apiKeys);
+  const reflectionGuard = config.reflectionRequiresKey ? authorize : undefined;
   const services = [
-    served(SessionsService, createSessionsService(controller, logger, metrics)),
+    served(SessionsService, createSessionsService(controller, { logger, metrics, authorize })),
     served(Health, createHealthService(health)),
-    served(ServerReflection, reflection.v1),
-    served(ServerReflectionV1Alpha, reflection.v1alpha),
+    served(
+      ServerReflection,
+      reflectionGuard ? behindApiKeys(ServerReflection, reflection.v1, reflectionGuard) : reflection.v1,
+    ),
+    served(
+      ServerReflectionV1Alpha,
+      reflectionGuard ? behindApiKeys(ServerReflectionV1Alpha, reflection.v1alpha, reflectionGuard) : reflection.v1alpha,
+    ),
   ];
   const onError = (error: unknown, procedure: string) =>
     logger.error("internal error", { procedure, ...describeError(error) });

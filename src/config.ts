@@ -34,6 +34,10 @@ export interface Config {
   readonly tlsKeyFile: string;
   /** PEM CA file: when set, clients must present a certificate it signed (mTLS). */
   readonly tlsClientCaFile: string;
+  /** Bearer API keys by SHA-256 with their roles; none: every call is allowed. */
+  readonly apiKeys: readonly { readonly name: string; readonly role: "gateway" | "admin"; readonly sha256: string }[];
+  /** Whether reflection also needs an API key (any role). */
+  readonly reflectionRequiresKey: boolean;
   /** Least severe log level written. */
   readonly logLevel: LogLevel;
   /** Key for HMAC-SHA-256 of token secrets; "" hashes with plain SHA-256. Secret: never log it. */
@@ -54,6 +58,8 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   retentionMs: 30 * 86_400_000,
   healthCheckIntervalMs: 5000,
   logLevel: "info",
+  apiKeys: Object.freeze([]),
+  reflectionRequiresKey: false,
   tlsCertFile: "",
   tlsKeyFile: "",
   tlsClientCaFile: "",
@@ -131,6 +137,8 @@ const VARIABLES: readonly Variable[] = [
   variable("SESSIONS_TLS_CERT", "a PEM certificate (chain) file: serve TLS on both ports", text, (d, v) => (d.tlsCertFile = v), () => "none: plaintext"),
   variable("SESSIONS_TLS_KEY", "the PEM private key file of SESSIONS_TLS_CERT", text, (d, v) => (d.tlsKeyFile = v), () => "none"),
   variable("SESSIONS_TLS_CLIENT_CA", "a PEM CA file: require client certificates it signed (mTLS)", text, (d, v) => (d.tlsClientCaFile = v), () => "none"),
+  variable("SESSIONS_API_KEYS", "name:role:sha256-hex entries separated by commas, role gateway or admin", parseApiKeys, (d, v) => (d.apiKeys = v), () => "none: no key needed"),
+  variable("SESSIONS_REFLECTION_REQUIRES_KEY", "true or false", oneOf(["true", "false"] as const), (d, v) => (d.reflectionRequiresKey = v === "true"), (c) => `${c.reflectionRequiresKey}`),
   variable("SESSIONS_LOG_LEVEL", "debug, info, warn, error or silent", oneOf(["debug", "info", "warn", "error", "silent"] as const), (d, v) => (d.logLevel = v), (c) => c.logLevel),
   variable("SESSIONS_TOKEN_PEPPER", "a secret key for HMAC of token secrets (at least 32 characters)", (raw) => (raw.length >= 32 ? raw : undefined), (d, v) => (d.tokenPepper = v), () => "none: plain SHA-256", true),
   variable("SESSIONS_IDLE_TIMEOUT", `${DURATION}, above zero`, positive(parseDuration), (d, v) => (d.sessions.idleTimeoutMs = v), (c) => formatDuration(c.sessions.idleTimeoutMs)),
@@ -250,6 +258,16 @@ function parseClientLimits(raw: string): Readonly<Record<string, number>> | unde
     limits[match[1]!] = Number(match[2]);
   }
   return Object.freeze(limits);
+}
+
+function parseApiKeys(raw: string): Config["apiKeys"] | undefined {
+  const keys = [];
+  for (const entry of raw.split(",")) {
+    const match = /^\s*([A-Za-z0-9_.-]+):(gateway|admin):([0-9a-f]{64})\s*$/.exec(entry);
+    if (match === null) return undefined;
+    keys.push(Object.freeze({ name: match[1]!, role: match[2] as "gateway" | "admin", sha256: match[3]! }));
+  }
+  return Object.freeze(keys);
 }
 
 function oneOf<const T extends string>(values: readonly T[]): Parser<T> {

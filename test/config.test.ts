@@ -51,6 +51,8 @@ describe("configuration", () => {
       SESSIONS_RETENTION: "7d",
       SESSIONS_HEALTH_CHECK_INTERVAL: "2s",
       SESSIONS_LOG_LEVEL: "warn",
+      SESSIONS_API_KEYS: "edge:gateway:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, ops:admin:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+      SESSIONS_REFLECTION_REQUIRES_KEY: "true",
       SESSIONS_TLS_CERT: "/certs/server.crt",
       SESSIONS_TLS_KEY: "/certs/server.key",
       SESSIONS_TLS_CLIENT_CA: "/certs/ca.crt",
@@ -84,6 +86,11 @@ describe("configuration", () => {
       retentionMs: 7 * 86_400_000,
       healthCheckIntervalMs: 2000,
       logLevel: "warn",
+      apiKeys: [
+        { name: "edge", role: "gateway", sha256: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" },
+        { name: "ops", role: "admin", sha256: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" },
+      ],
+      reflectionRequiresKey: true,
       tlsCertFile: "/certs/server.crt",
       tlsKeyFile: "/certs/server.key",
       tlsClientCaFile: "/certs/ca.crt",
@@ -154,6 +161,12 @@ describe("configuration", () => {
     expect(problemsOf({ SESSIONS_TLS_CERT: "a.crt" })).toEqual(["SESSIONS_TLS_CERT and SESSIONS_TLS_KEY: give both or neither"]);
     expect(problemsOf({ SESSIONS_TLS_CLIENT_CA: "ca.crt" })).toEqual([
       "SESSIONS_TLS_CLIENT_CA: needs SESSIONS_TLS_CERT and SESSIONS_TLS_KEY (mTLS is on top of TLS)",
+    ]);
+  });
+
+  it("refuses an API key entry that is not name:role:sha256", () => {
+    expect(problemsOf({ SESSIONS_API_KEYS: "edge:root:" + "a".repeat(64) })).toEqual([
+      `SESSIONS_API_KEYS: expected name:role:sha256-hex entries separated by commas, role gateway or admin, got "edge:root:${"a".repeat(64)}"`,
     ]);
   });
 

@@ -3,6 +3,7 @@ import { Code, type HandlerContext, type ServiceImpl } from "@connectrpc/connect
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
+import type { Authorizer } from "./api-keys.js";
 import type { SessionController } from "../session/session-controller.js";
 import {
   CloseExpiredSessionsResponseSchema,
@@ -33,10 +34,16 @@ import { toConnectError } from "./status.js";
  * encodes the result; errors become status codes, and calls are logged, in
  * `instrumented`.
  */
+export interface SessionsServiceOptions {
+  readonly logger: Logger;
+  readonly metrics?: Pick<Metrics, "observeCall">;
+  /** Checks API keys before every call; absent, the service is open. */
+  readonly authorize?: Authorizer | undefined;
+}
+
 export function createSessionsService(
   controller: SessionController,
-  logger: Logger,
-  metrics?: Pick<Metrics, "observeCall">,
+  options: SessionsServiceOptions,
 ): ServiceImpl<typeof SessionsService> {
   const impl: ServiceImpl<typeof SessionsService> = {
     async openSession(req) {
@@ -135,7 +142,7 @@ export function createSessionsService(
       return create(CloseSessionsResponseSchema, { closedCount });
     },
   };
-  return instrumented(SessionsService, impl, logger, metrics);
+  return instrumented(SessionsService, impl, options);
 }
 
 type UnaryHandler = (request: unknown, context: HandlerContext) => Promise<unknown>;
@@ -164,12 +171,12 @@ const codeName = (code: Code) => Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").
  * transport as a ConnectError with the right code (see toConnectError), and
  * each call is logged once with its procedure, status code, duration and
  * correlation id (never its request or response, which may hold secrets).
+ * API keys, when configured, are checked first.
  */
 function instrumented<S extends DescService>(
   service: S,
   impl: ServiceImpl<S>,
-  logger: Logger,
-  metrics: Pick<Metrics, "observeCall"> | undefined,
+  { logger, metrics, authorize }: SessionsServiceOptions,
 ): ServiceImpl<S> {
   const handlers = impl as unknown as Record<string, UnaryHandler>;
   const wrapped: Record<string, UnaryHandler> = {};
@@ -199,6 +206,7 @@ function instrumented<S extends DescService>(
         });
       };
       try {
+        authorize?.(method.name, context.requestHeader);
         const response = await handler.call(impl, request, context);
         done(OK);
         return response;

@@ -21,7 +21,7 @@ function serviceOver(store: SessionStore) {
     policy: DEFAULT_SESSION_POLICY,
     hasher: createTokenHasher(),
   });
-  const transport = createRouterTransport(sessionsRoutes(createSessionsService(controller, logger)));
+  const transport = createRouterTransport(sessionsRoutes(createSessionsService(controller, { logger })));
   return { client: createClient(SessionsService, transport), logs };
 }
 

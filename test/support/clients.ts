@@ -101,7 +101,7 @@ const PROTO_DIR = fileURLToPath(new URL("../../proto", import.meta.url));
  * An independent client: @grpc/grpc-js with messages encoded by protobufjs
  * from the .proto source (via @grpc/proto-loader), not by our generated code.
  */
-export function grpcJsClient(port: number): TestClient {
+export function grpcJsClient(port: number, headers: Record<string, string> = {}): TestClient {
   const definition = protoLoader.loadSync("sessions/v1/sessions.proto", {
     includeDirs: [PROTO_DIR],
     keepCase: false,
@@ -119,14 +119,16 @@ export function grpcJsClient(port: number): TestClient {
   );
   const unary = client as unknown as Record<
     string,
-    (req: unknown, callback: (err: grpc.ServiceError | null, res: unknown) => void) => void
+    (req: unknown, metadata: grpc.Metadata, callback: (err: grpc.ServiceError | null, res: unknown) => void) => void
   >;
+  const metadata = new grpc.Metadata();
+  for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
   return {
     name: "grpc-js (protobufjs)",
     call(method, request = {}) {
       const rpcName = SessionsService.method[method].name;
       return new Promise((resolve, reject) => {
-        unary[rpcName]?.call(client, toPbjsRequest(request), (err, res) => {
+        unary[rpcName]?.call(client, toPbjsRequest(request), metadata, (err, res) => {
           if (err) reject(new RpcError(err.code, err.details, reasonFromTrailer(err.metadata)));
           else resolve(normalize(method, res as Record<string, unknown>, fromPbjsSession));
         });
@@ -158,10 +160,19 @@ export function connectClient(name: string, transport: Transport): TestClient {
   };
 }
 
-export const connectJsonHttp1 = (port: number) =>
+export const connectJsonHttp1 = (port: number, headers: Record<string, string> = {}) =>
   connectClient(
     "Connect JSON over HTTP/1.1",
-    createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "1.1" }),
+    createConnectTransport({
+      baseUrl: `http://127.0.0.1:${port}`,
+      httpVersion: "1.1",
+      interceptors: [
+        (next) => (request) => {
+          for (const [key, value] of Object.entries(headers)) request.header.set(key, value);
+          return next(request);
+        },
+      ],
+    }),
   );
 
 export const connectBinaryHttp2 = (port: number) =>
