@@ -41,14 +41,21 @@ export interface App {
  */
 export async function startApp(config: Config, deps: AppDependencies): Promise<App> {
   const { logger } = deps;
-  const store = createSqliteSessionStore({ path: config.dbPath, synchronous: config.dbSynchronous });
+  // The metrics count the store's active sessions when scraped; the store reports to them.
+  const metrics = createMetrics({ countActiveSessions: () => store.countActive({}) });
+  const store = createSqliteSessionStore({
+    path: config.dbPath,
+    synchronous: config.dbSynchronous,
+    onOpened: () => metrics.observeOpen(),
+    onClosed: (reason, count) => metrics.observeClose(reason, count),
+    onSqliteError: (code) => metrics.observeSqliteError(code),
+  });
   const controller = createSessionController({
     store,
     clock: deps.clock ?? systemClock,
     policy: config.sessions,
     hasher: createTokenHasher(config.tokenPepper),
   });
-  const metrics = createMetrics({ countActiveSessions: () => store.countActive({}) });
   const health = createHealthState([SessionsService.typeName]);
   const reflection = createReflectionServices([SessionsService, Health, ServerReflection, ServerReflectionV1Alpha]);
   const authorize = createAuthorizer(config.apiKeys);

@@ -6,15 +6,21 @@ export interface Metrics {
   observeCall(procedure: string, code: string, seconds: number): void;
   /** One sweep: how many sessions it closed and purged. */
   observeSweep(closed: number, purged: number): void;
+  /** A session opened. */
+  observeOpen(): void;
+  /** Sessions closed, by why. */
+  observeClose(reason: string, count: number): void;
+  /** An error from SQLite, by its code (SQLITE_BUSY, SQLITE_FULL, ...). */
+  observeSqliteError(code: string): void;
   /** The Prometheus text exposition, and its content type. */
   render(): Promise<{ contentType: string; body: string }>;
 }
 
 /**
  * Prometheus metrics in a registry of their own: calls by procedure and code
- * (count and latency histogram), active sessions (counted when scraped),
- * sweeper runs and batch sizes, and Node's process metrics, event-loop lag
- * among them.
+ * (count and latency histogram), sessions opened and closed by reason, active
+ * sessions (counted when scraped), sweeper runs and what they did, SQLite
+ * errors by code, and Node's process metrics, event-loop lag among them.
  */
 export function createMetrics(options: { countActiveSessions: () => Promise<number> }): Metrics {
   const registry = new Registry();
@@ -34,10 +40,16 @@ export function createMetrics(options: { countActiveSessions: () => Promise<numb
   });
   new Gauge({
     name: "sessions_active_sessions",
-    help: "Sessions not closed (including expired ones the sweeper has not closed yet).",
+    help: "Sessions not closed (including expired ones the sweeper has not closed yet); the last count if the database cannot answer.",
     registers: [registry],
     async collect() {
-      this.set(await options.countActiveSessions());
+      // A database that cannot answer must not take /metrics down with it (that is
+      // when metrics matter most): the gauge keeps its last value, and the error
+      // shows in sessions_sqlite_errors_total.
+      await options.countActiveSessions().then(
+        (count) => this.set(count),
+        () => undefined,
+      );
     },
   });
   const sweeps = new Counter({
@@ -51,7 +63,27 @@ export function createMetrics(options: { countActiveSessions: () => Promise<numb
     labelNames: ["action"],
     registers: [registry],
   });
+  const opened = new Counter({
+    name: "sessions_opened_total",
+    help: "Sessions opened.",
+    registers: [registry],
+  });
+  const closed = new Counter({
+    name: "sessions_closed_total",
+    help: "Sessions closed, by reason (logout, expired_idle, expired_absolute, revoked, evicted, token_reuse).",
+    labelNames: ["reason"],
+    registers: [registry],
+  });
+  const sqliteErrors = new Counter({
+    name: "sessions_sqlite_errors_total",
+    help: "Errors from SQLite, by code; SQLITE_BUSY means another process held the lock past busy_timeout.",
+    labelNames: ["code"],
+    registers: [registry],
+  });
   return {
+    observeOpen: () => opened.inc(),
+    observeClose: (reason, count) => closed.inc({ reason }, count),
+    observeSqliteError: (code) => sqliteErrors.inc({ code }),
     observeCall(procedure, code, seconds) {
       calls.inc({ procedure, code });
       latency.observe({ procedure, code }, seconds);

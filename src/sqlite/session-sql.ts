@@ -73,7 +73,8 @@ export const RETIRE_TOKEN_SQL = "INSERT OR IGNORE INTO retired_tokens (session_i
 export const IS_RETIRED_TOKEN_SQL = "SELECT 1 FROM retired_tokens WHERE session_id = ? AND token_hash = ?";
 
 export const CLOSE_SQL = `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = ${CLOSE_REASON}
-  WHERE id = @id AND active = 1`;
+  WHERE id = @id AND active = 1
+  RETURNING close_reason`;
 
 export const CLOSE_IF_EXPIRED_SQL = `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = ${EXPIRED_REASON}
   WHERE id = @id AND active = 1 AND expire_time <= @closeTime
@@ -83,7 +84,8 @@ export const CLOSE_IF_EXPIRED_SQL = `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, c
 export const CLOSE_EXPIRED_SQL = `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = ${EXPIRED_REASON}
   WHERE id IN (SELECT id FROM sessions
                WHERE active = 1 AND expire_time <= @closeTime
-               ORDER BY expire_time LIMIT @limit)`;
+               ORDER BY expire_time LIMIT @limit)
+  RETURNING close_reason`;
 
 /** Removes up to @limit sessions closed before @closedBefore. */
 export const PURGE_CLOSED_SQL = `DELETE FROM sessions
@@ -166,7 +168,8 @@ export function closeMatchingSql(filter: SessionFilter, except: boolean): Filter
   const { where, params } = filterToSql(filter, ["active = 1", ...(except ? ["id <> @exceptId"] : [])]);
   return {
     sql: `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = ${CLOSE_REASON}
-          WHERE id IN (SELECT id FROM sessions ${where} LIMIT @limit)`,
+          WHERE id IN (SELECT id FROM sessions ${where} LIMIT @limit)
+          RETURNING close_reason`,
     params,
   };
 }

@@ -28,6 +28,12 @@ export interface SqliteSessionStoreOptions {
   readonly synchronous?: "FULL" | "NORMAL";
   /** How long a write waits for another process's lock (ms). Default 5000. */
   readonly busyTimeoutMs?: number;
+  /** Told, after each commit, how many sessions it closed and why (for metrics). */
+  readonly onClosed?: (reason: CloseReason, count: number) => void;
+  /** Told of each session inserted (for metrics). */
+  readonly onOpened?: () => void;
+  /** Told of every SQLite error a store method meets, by SQLite code (for metrics). */
+  readonly onSqliteError?: (code: string) => void;
 }
 
 /**
@@ -66,8 +72,14 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     const row = getRow(id);
     return row === undefined ? undefined : rowToSession(row);
   };
+  /** Close reasons of the current transaction, reported once it has committed. */
+  let closedInTransaction: CloseReason[] = [];
+  const closing = (rows: unknown[]) => {
+    for (const row of rows as { close_reason: CloseReason }[]) closedInTransaction.push(row.close_reason);
+    return rows.length;
+  };
   const closeOne = (id: string, closeTime: number, reason: CloseReason) =>
-    prepare(sql.CLOSE_SQL).run({ id, closeTime, reason }).changes;
+    closing(prepare(sql.CLOSE_SQL).all({ id, closeTime, reason }));
 
   const insert = db.transaction(
     (session: Session, tokenHash: Uint8Array, { limits, policy }: InsertLimits, now: number): InsertOutcome => {
@@ -120,9 +132,11 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     },
   );
 
-  const closeIfExpired = (id: string, now: number) =>
-    (prepare(sql.CLOSE_IF_EXPIRED_SQL).get({ id, closeTime: now }) as { close_reason: CloseReason } | undefined)
-      ?.close_reason;
+  const closeIfExpired = (id: string, now: number) => {
+    const row = prepare(sql.CLOSE_IF_EXPIRED_SQL).get({ id, closeTime: now }) as { close_reason: CloseReason } | undefined;
+    if (row !== undefined) closedInTransaction.push(row.close_reason);
+    return row?.close_reason;
+  };
 
   const rotateToken = db.transaction(
     (...[id, rotation, seen]: Parameters<SessionStore["rotateToken"]>): boolean => {
@@ -156,7 +170,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
   const selectForValidation = (includeData: boolean) =>
     prepare(`SELECT ${includeData ? ALL_COLUMNS : INFO_COLUMNS}, ${CREDENTIAL_COLUMNS} FROM sessions WHERE id = ?`);
 
-  return {
+  const store: SessionStore = {
     async insert(session, tokenHash, limits, now) {
       return insert.immediate(session, tokenHash, limits, now);
     },
@@ -193,17 +207,19 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       return closeIfExpired(id, now);
     },
     async closeExpired(now, limit) {
-      return prepare(sql.CLOSE_EXPIRED_SQL).run({ closeTime: now, limit }).changes;
+      return closing(prepare(sql.CLOSE_EXPIRED_SQL).all({ closeTime: now, limit }));
     },
     async closeMatching(filter, reason, now, limit, exceptId) {
       const statement = sql.closeMatchingSql(filter, exceptId !== undefined);
-      return prepare(statement.sql).run({
-        ...statement.params,
-        reason,
-        closeTime: now,
-        limit,
-        ...(exceptId !== undefined && { exceptId }),
-      }).changes;
+      return closing(
+        prepare(statement.sql).all({
+          ...statement.params,
+          reason,
+          closeTime: now,
+          limit,
+          ...(exceptId !== undefined && { exceptId }),
+        }),
+      );
     },
     async countActive(filter) {
       const statement = sql.countActiveSql(filter);
@@ -225,4 +241,44 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       }
     },
   };
+  return reporting(store, options, () => {
+    const closed = closedInTransaction;
+    closedInTransaction = [];
+    return closed;
+  });
+}
+
+/**
+ * The store with its outcomes reported: after each method, the close reasons
+ * it committed (a failed method's are dropped with its rolled-back
+ * transaction), and any SQLite error by its code.
+ */
+function reporting(
+  store: SessionStore,
+  options: SqliteSessionStoreOptions,
+  takeClosed: () => CloseReason[],
+): SessionStore {
+  const { onClosed, onOpened, onSqliteError } = options;
+  if (onClosed === undefined && onOpened === undefined && onSqliteError === undefined) return store;
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, method] of Object.entries(store) as [string, (...args: unknown[]) => Promise<unknown>][]) {
+    wrapped[name] = async (...args: unknown[]) => {
+      // Every method does its work synchronously before its promise settles,
+      // so what it closed is known here, before any other call can run.
+      const pending = method(...args);
+      const closed = takeClosed();
+      try {
+        const result = await pending;
+        const counts = new Map<CloseReason, number>();
+        for (const reason of closed) counts.set(reason, (counts.get(reason) ?? 0) + 1);
+        counts.forEach((count, reason) => onClosed?.(reason, count));
+        if (name === "insert" && (result as { status: string }).status === "inserted") onOpened?.();
+        return result;
+      } catch (error) {
+        if (error instanceof Database.SqliteError) onSqliteError?.(error.code);
+        throw error;
+      }
+    };
+  }
+  return wrapped as unknown as SessionStore;
 }

@@ -1,6 +1,8 @@
+import Database from "better-sqlite3";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { connectJsonHttp1, grpcJsClient } from "../support/clients.js";
-import { startTestServer, type TestServer } from "../support/test-server.js";
+import { startTestServer, tempDir, type TestServer } from "../support/test-server.js";
 
 describe("Prometheus metrics at /metrics", () => {
   let server: TestServer;
@@ -31,9 +33,39 @@ describe("Prometheus metrics at /metrics", () => {
     expect(text).toContain("sessions_active_sessions 2");
     expect(text).toMatch(/sessions_nodejs_eventloop_lag_seconds \d/);
 
+    expect(text).toContain("sessions_opened_total 2");
+
     server.clock.advance(2000);
     await expect.poll(async () => (await scrape()).includes('sessions_swept_total{action="closed"} 2'), { timeout: 5000 }).toBe(true);
-    expect(await scrape()).toContain("sessions_active_sessions 0");
-    expect(await scrape()).toMatch(/sessions_sweeps_total [1-9]/);
+    const after = await scrape();
+    expect(after).toContain("sessions_active_sessions 0");
+    expect(after).toMatch(/sessions_sweeps_total [1-9]/);
+    expect(after).toContain('sessions_closed_total{reason="expired_idle"} 2');
+  });
+
+  it("count closes by reason and SQLite errors by code", async () => {
+    server = await startTestServer({ sessions: { maxSessionsPerUser: 1, sessionLimitPolicy: "evict_oldest" } });
+    const http = connectJsonHttp1(server.app.httpPort);
+    const first = await http.call("openSession", { userId: "u1" });
+    const second = await http.call("openSession", { userId: "u1" }); // evicts the first
+    await http.call("closeSession", { id: second.session!.id });
+    await http.call("closeSession", { id: first.session!.id }); // already closed: not counted again
+    const text = await scrape();
+    expect(text).toContain('sessions_closed_total{reason="evicted"} 1');
+    expect(text).toContain('sessions_closed_total{reason="logout"} 1');
+    expect(text).toContain("sessions_opened_total 2");
+    await server.stop();
+
+    const dir = tempDir();
+    const dbPath = join(dir.path, "errors.db");
+    server = await startTestServer({ dbPath });
+    const other = new Database(dbPath);
+    other.exec("ALTER TABLE sessions RENAME TO away");
+    other.close();
+    await connectJsonHttp1(server.app.httpPort).call("openSession", { userId: "u1" }).catch(() => undefined);
+    // The failed open, and the scrape's own count of active sessions, which fails too but
+    // must not fail the scrape.
+    expect(await scrape()).toContain('sessions_sqlite_errors_total{code="SQLITE_ERROR"} 2');
+    dir.remove();
   });
 });
