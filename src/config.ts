@@ -121,6 +121,8 @@ const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3
 /** Node's timers fire at once for delays above 2^31 - 1 ms (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const text: Parser<string> = (raw) => raw || undefined;
+/** Text where "" means "none", so the environment can undo a file's setting. */
+const optionalText: Parser<string> = (raw) => raw;
 
 /** Each environment variable, what it sets, and what it accepts. */
 const VARIABLES: readonly Variable[] = [
@@ -134,10 +136,10 @@ const VARIABLES: readonly Variable[] = [
   variable("SESSIONS_SWEEP_INTERVAL", "a duration up to 24d such as 1m, or 0 to disable", timer(parseDuration), (d, v) => (d.sweepIntervalMs = v), (c) => formatDuration(c.sweepIntervalMs)),
   variable("SESSIONS_RETENTION", `${DURATION}: how long closed sessions are kept`, positive(parseDuration), (d, v) => (d.retentionMs = v), (c) => formatDuration(c.retentionMs)),
   variable("SESSIONS_HEALTH_CHECK_INTERVAL", "a duration up to 24d such as 5s, above zero", positive(timer(parseDuration)), (d, v) => (d.healthCheckIntervalMs = v), (c) => formatDuration(c.healthCheckIntervalMs)),
-  variable("SESSIONS_TLS_CERT", "a PEM certificate (chain) file: serve TLS on both ports", text, (d, v) => (d.tlsCertFile = v), () => "none: plaintext"),
-  variable("SESSIONS_TLS_KEY", "the PEM private key file of SESSIONS_TLS_CERT", text, (d, v) => (d.tlsKeyFile = v), () => "none"),
-  variable("SESSIONS_TLS_CLIENT_CA", "a PEM CA file: require client certificates it signed (mTLS)", text, (d, v) => (d.tlsClientCaFile = v), () => "none"),
-  variable("SESSIONS_API_KEYS", "name:role:sha256-hex entries separated by commas, role gateway or admin", parseApiKeys, (d, v) => (d.apiKeys = v), () => "none: no key needed"),
+  variable("SESSIONS_TLS_CERT", "a PEM certificate (chain) file: serve TLS on both ports", optionalText, (d, v) => (d.tlsCertFile = v), () => "none: plaintext"),
+  variable("SESSIONS_TLS_KEY", "the PEM private key file of SESSIONS_TLS_CERT", optionalText, (d, v) => (d.tlsKeyFile = v), () => "none"),
+  variable("SESSIONS_TLS_CLIENT_CA", "a PEM CA file: require client certificates it signed (mTLS)", optionalText, (d, v) => (d.tlsClientCaFile = v), () => "none"),
+  variable("SESSIONS_API_KEYS", "name:role:sha256-hex entries separated by commas, role gateway or admin (the hash, never the key)", parseApiKeys, (d, v) => (d.apiKeys = v), () => "none: no key needed", true),
   variable("SESSIONS_REFLECTION_REQUIRES_KEY", "true or false", oneOf(["true", "false"] as const), (d, v) => (d.reflectionRequiresKey = v === "true"), (c) => `${c.reflectionRequiresKey}`),
   variable("SESSIONS_LOG_LEVEL", "debug, info, warn, error or silent", oneOf(["debug", "info", "warn", "error", "silent"] as const), (d, v) => (d.logLevel = v), (c) => c.logLevel),
   variable("SESSIONS_TOKEN_PEPPER", "a secret key for HMAC of token secrets (at least 32 characters)", (raw) => (raw.length >= 32 ? raw : undefined), (d, v) => (d.tokenPepper = v), () => "none: plain SHA-256", true),
@@ -197,6 +199,9 @@ export function parseConfig(sources: ConfigSources): Config {
   problems.push(...inconsistencies(config.sessions));
   if ((config.tlsCertFile === "") !== (config.tlsKeyFile === "")) {
     problems.push("SESSIONS_TLS_CERT and SESSIONS_TLS_KEY: give both or neither");
+  }
+  if (config.reflectionRequiresKey && config.apiKeys.length === 0) {
+    problems.push("SESSIONS_REFLECTION_REQUIRES_KEY: needs SESSIONS_API_KEYS (without keys, nothing can be required)");
   }
   if (config.tlsClientCaFile !== "" && config.tlsCertFile === "") {
     problems.push("SESSIONS_TLS_CLIENT_CA: needs SESSIONS_TLS_CERT and SESSIONS_TLS_KEY (mTLS is on top of TLS)");
@@ -261,6 +266,7 @@ function parseClientLimits(raw: string): Readonly<Record<string, number>> | unde
 }
 
 function parseApiKeys(raw: string): Config["apiKeys"] | undefined {
+  if (raw === "") return Object.freeze([]);
   const keys = [];
   for (const entry of raw.split(",")) {
     const match = /^\s*([A-Za-z0-9_.-]+):(gateway|admin):([0-9a-f]{64})\s*$/.exec(entry);

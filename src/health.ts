@@ -29,6 +29,7 @@ export function createHealthState(services: readonly string[]): HealthState {
   const statuses = new Map<string, ServingStatus>([[WHOLE_SERVER, "not_serving"]]);
   for (const service of services) statuses.set(service, "not_serving");
   const watchers = new Set<{ service: string; listener: (s: ServingStatus | undefined) => void; onClose: () => void }>();
+  let closed = false;
 
   return {
     get: (service) => statuses.get(service),
@@ -43,12 +44,18 @@ export function createHealthState(services: readonly string[]): HealthState {
       }
     },
     watch(service, listener, onClose) {
+      listener(statuses.get(service));
+      if (closed) {
+        // The server is going away: a late watch gets the status, then its end.
+        onClose();
+        return () => undefined;
+      }
       const watcher = { service, listener, onClose };
       watchers.add(watcher);
-      listener(statuses.get(service));
       return () => watchers.delete(watcher);
     },
     close() {
+      closed = true;
       for (const watcher of watchers) watcher.onClose();
       watchers.clear();
     },

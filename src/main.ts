@@ -43,10 +43,15 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info("shutting down", { signal });
     app.stop().then(
-      () => logger.info("stopped"),
+      () => {
+        logger.info("stopped");
+        // Everything is closed and flushed; a socket a client left half-open must
+        // not keep the process alive.
+        process.exit(process.exitCode ?? 0);
+      },
       (error: unknown) => {
         logger.error("shutdown failed", describeError(error));
-        process.exitCode = 1;
+        process.exit(1);
       },
     );
   };

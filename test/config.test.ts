@@ -164,10 +164,29 @@ describe("configuration", () => {
     ]);
   });
 
-  it("refuses an API key entry that is not name:role:sha256", () => {
-    expect(problemsOf({ SESSIONS_API_KEYS: "edge:root:" + "a".repeat(64) })).toEqual([
-      `SESSIONS_API_KEYS: expected name:role:sha256-hex entries separated by commas, role gateway or admin, got "edge:root:${"a".repeat(64)}"`,
+  it("refuses an API key entry that is not name:role:sha256, without repeating it", () => {
+    const problems = problemsOf({ SESSIONS_API_KEYS: "edge:gateway:my-raw-secret-key" });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^SESSIONS_API_KEYS: expected name:role:sha256-hex entries/);
+    expect(problems[0]).not.toContain("my-raw-secret-key");
+  });
+
+  it("refuses to require keys for reflection when there are none", () => {
+    expect(problemsOf({ SESSIONS_REFLECTION_REQUIRES_KEY: "true" })).toEqual([
+      "SESSIONS_REFLECTION_REQUIRES_KEY: needs SESSIONS_API_KEYS (without keys, nothing can be required)",
     ]);
+  });
+
+  it("lets an empty variable undo a file's TLS and API keys", () => {
+    const files: Record<string, string> = {
+      "tls.yaml": `tls_cert: a.crt\ntls_key: a.key\napi_keys: "x:admin:${"c".repeat(64)}"\n`,
+    };
+    const config = parseConfig({
+      env: { SESSIONS_TLS_CERT: "", SESSIONS_TLS_KEY: "", SESSIONS_API_KEYS: "" },
+      argv: ["--config", "tls.yaml"],
+      readFile: (path) => files[path]!,
+    });
+    expect([config.tlsCertFile, config.tlsKeyFile, config.apiKeys]).toEqual(["", "", []]);
   });
 
   it("never repeats the token pepper in a message", () => {

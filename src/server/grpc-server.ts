@@ -37,7 +37,7 @@ export interface RunningServer {
   close(graceMs: number): Promise<void>;
 }
 
-/** Starts the gRPC listener (HTTP/2, plaintext) on @grpc/grpc-js. */
+/** Starts the gRPC listener (HTTP/2; TLS or plaintext) on @grpc/grpc-js. */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningServer> {
   const server = new Server({
     "grpc.max_receive_message_length": options.maxReceiveMessageBytes,
@@ -62,7 +62,13 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     port,
     close(graceMs) {
       return new Promise<void>((resolve) => {
-        const timer = setTimeout(() => server.forceShutdown(), graceMs);
+        // After the grace, force it. grpc-js never calls tryShutdown back while a
+        // connection that never sent the HTTP/2 preface (a TCP health check, a
+        // port scan) is open, so resolve on forcing rather than wait for that.
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
         server.tryShutdown(() => {
           clearTimeout(timer);
           resolve();

@@ -40,6 +40,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   let closing = false;
   let inFlight = 0;
   let drained: (() => void) | undefined;
+  /** Run whenever a response finishes during close (plaintext: drop idle keep-alive connections). */
+  let whileClosing: () => void = () => undefined;
 
   const handler: HttpHandler = (request, response) => {
     if (closing) {
@@ -53,7 +55,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     inFlight++;
     response.once("close", () => {
       inFlight--;
-      if (closing) h1.closeIdleConnections();
+      if (closing) whileClosing();
       if (inFlight === 0) drained?.();
     });
     options.handler(request, response);
@@ -94,6 +96,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   // requestTimeout (and tracks idle connections) once a server has emitted
   // 'listening'. Without this a client trickling header bytes holds a socket forever.
   h1.emit("listening");
+  whileClosing = () => h1.closeIdleConnections();
 
   return {
     port,
@@ -161,8 +164,10 @@ async function startTlsServer(
     },
     handler,
   );
+  // Tracked from the TCP connection on, so connections still in (or stuck in)
+  // the TLS handshake are closed at the end of the grace period too.
   const sockets = new Set<net.Socket>();
-  server.on("secureConnection", (socket: net.Socket) => {
+  server.on("connection", (socket: net.Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });

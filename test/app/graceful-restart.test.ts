@@ -5,6 +5,8 @@ import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { grpcJsClient, RpcError, type TestClient } from "../support/clients.js";
+import * as net from "node:net";
+import { makeCertificates } from "../support/certificates.js";
 import { tempDir } from "../support/test-server.js";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -16,7 +18,7 @@ interface Server {
 }
 
 /** Starts the built server (`node dist/src/main.js`) as a real process on ephemeral ports. */
-async function startServer(dbPath: string): Promise<Server> {
+async function startServer(dbPath: string, env: Record<string, string> = {}): Promise<Server & { httpPort: number }> {
   const child = spawn(process.execPath, [join(ROOT, "dist/src/main.js")], {
     env: {
       PATH: process.env.PATH,
@@ -24,19 +26,30 @@ async function startServer(dbPath: string): Promise<Server> {
       SESSIONS_GRPC_PORT: "0",
       SESSIONS_HTTP_PORT: "0",
       SESSIONS_SHUTDOWN_GRACE: "5s",
+      ...env,
     },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const lines: Record<string, unknown>[] = [];
-  const listening = new Promise<number>((resolve, reject) => {
+  const listening = new Promise<Record<string, unknown>>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on("line", (line) => {
       const entry = JSON.parse(line) as Record<string, unknown>;
       lines.push(entry);
-      if (entry.msg === "listening") resolve(entry.grpcPort as number);
+      if (entry.msg === "listening") resolve(entry);
     });
     child.once("exit", (code) => reject(new Error(`server exited with ${code} before listening`)));
   });
-  return { child, grpcPort: await listening, lines };
+  const entry = await listening;
+  return { child, grpcPort: entry.grpcPort as number, httpPort: entry.httpPort as number, lines };
+}
+
+/** SIGTERM, then the exit code, or "hung" if it takes longer than `ms`. */
+async function terminate(child: ChildProcess, ms: number): Promise<number | null | "hung"> {
+  child.kill("SIGTERM");
+  const timer = new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), ms));
+  const result = await Promise.race([once(child, "exit").then(([code]) => code as number | null), timer]);
+  if (result === "hung") child.kill("SIGKILL");
+  return result;
 }
 
 describe("a graceful restart under load", () => {
@@ -95,5 +108,32 @@ describe("a graceful restart under load", () => {
       second.child.kill("SIGTERM");
       await once(second.child, "exit");
     }
+  });
+
+  it("exits within the grace even while a client holds a connection that never speaks", async () => {
+    const server = await startServer(join(dir.path, "idle.db"), { SESSIONS_SHUTDOWN_GRACE: "500ms" });
+    const silent = [net.connect(server.grpcPort, "127.0.0.1"), net.connect(server.httpPort, "127.0.0.1")];
+    await Promise.all(silent.map((socket) => once(socket, "connect")));
+    expect(await terminate(server.child, 5000)).toBe(0);
+    silent.forEach((socket) => socket.destroy());
+  });
+
+  it("exits 0 on SIGTERM with TLS while a Watch is open on the HTTP port", async () => {
+    const certs = makeCertificates(dir.path);
+    const server = await startServer(join(dir.path, "tls.db"), {
+      SESSIONS_TLS_CERT: certs.serverCert,
+      SESSIONS_TLS_KEY: certs.serverKey,
+      SESSIONS_SHUTDOWN_GRACE: "1s",
+    });
+    const watch = execFile(join(ROOT, "node_modules/.bin/buf"), [
+      "curl", "--cacert", certs.caCert, "--schema", join(ROOT, "third_party/proto"), "-d", "{}",
+      `https://localhost:${server.httpPort}/grpc.health.v1.Health/Watch`,
+    ]);
+    let output = "";
+    watch.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    await expect.poll(() => output, { timeout: 10_000 }).toContain("SERVING");
+    expect(await terminate(server.child, 10_000)).toBe(0);
+    expect(server.lines.map((line) => line.msg)).toContain("stopped");
+    watch.kill();
   });
 });
