@@ -35,7 +35,8 @@ export function createMetrics(options: { countActiveSessions: () => Promise<numb
     name: "sessions_rpc_duration_seconds",
     help: "Time from a call reaching the service to its response, by procedure and code.",
     labelNames: ["procedure", "code"],
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    // Up to 10 s: a write waiting on another process's lock can take busy_timeout (5 s).
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5, 5, 10],
     registers: [registry],
   });
   new Gauge({
@@ -55,6 +56,13 @@ export function createMetrics(options: { countActiveSessions: () => Promise<numb
   const sweeps = new Counter({
     name: "sessions_sweeps_total",
     help: "Sweeper runs.",
+    registers: [registry],
+  });
+  const sweepSizes = new Histogram({
+    name: "sessions_sweep_size",
+    help: "Sessions one sweeper run closed (action=closed) or purged (action=purged).",
+    labelNames: ["action"],
+    buckets: [0, 1, 10, 100, 1000, 10_000, 100_000, 1_000_000],
     registers: [registry],
   });
   const swept = new Counter({
@@ -92,6 +100,8 @@ export function createMetrics(options: { countActiveSessions: () => Promise<numb
       sweeps.inc();
       swept.inc({ action: "closed" }, closed);
       swept.inc({ action: "purged" }, purged);
+      sweepSizes.observe({ action: "closed" }, closed);
+      sweepSizes.observe({ action: "purged" }, purged);
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

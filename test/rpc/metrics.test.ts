@@ -41,6 +41,7 @@ describe("Prometheus metrics at /metrics", () => {
     expect(after).toContain("sessions_active_sessions 0");
     expect(after).toMatch(/sessions_sweeps_total [1-9]/);
     expect(after).toContain('sessions_closed_total{reason="expired_idle"} 2');
+    expect(after).toMatch(/sessions_sweep_size_bucket\{le="10",action="closed"\} [1-9]/);
   });
 
   it("count closes by reason and SQLite errors by code", async () => {
