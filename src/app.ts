@@ -1,5 +1,5 @@
 import type { Config } from "./config.js";
-import { createHealthState } from "./health.js";
+import { createHealthState, WHOLE_SERVER } from "./health.js";
 import { describeError, type Logger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
 import { behindApiKeys, createAuthorizer } from "./rpc/api-keys.js";
@@ -105,7 +105,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
       handler: createConnectHandler({
         routes: (router) => services.forEach((service) => service.route(router)),
         // The probes use only url, method, writeHead and end, alike on HTTP/1.1 and HTTP/2.
-        fallback: createProbeHandler(() => health.get("") === "serving", () => metrics.render()) as Parameters<
+        fallback: createProbeHandler(() => health.get(WHOLE_SERVER) === "serving", () => metrics.render()) as Parameters<
           typeof createConnectHandler
         >[0]["fallback"],
         maxReceiveMessageBytes: config.maxReceiveMessageBytes,
@@ -133,7 +133,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
       const usable = await store.ping().then(
         () => true,
         (error: unknown) => {
-          if (health.get("") === "serving") logger.error("database unusable", describeError(error));
+          if (health.get(WHOLE_SERVER) === "serving") logger.error("database unusable", describeError(error));
           return false;
         },
       );

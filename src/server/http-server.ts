@@ -30,18 +30,91 @@ const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const FIRST_BYTES_TIMEOUT_MS = 10_000;
 
 /**
- * Starts the HTTP listener: HTTP/1.1 and cleartext HTTP/2 on the same port.
- * Node only offers both on one port over TLS (ALPN), so each connection is
- * routed by whether its first bytes are the HTTP/2 connection preface.
+ * Starts the HTTP listener. Over TLS, one http2 secure server takes HTTP/2 and
+ * HTTP/1.1, chosen by ALPN. In cleartext Node offers no such thing, so each
+ * connection is routed by whether its first bytes are the HTTP/2 preface.
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningServer> {
+  const drain = createDrain(options.handler);
+  if (options.tls !== undefined) {
+    const tls = options.tls;
+    const server = http2.createSecureServer(
+      {
+        cert: tls.cert,
+        key: tls.key,
+        allowHTTP1: true,
+        ...(tls.clientCa !== undefined && { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
+      },
+      drain.handler,
+    );
+    // Tracked from the TCP connection on, so connections still in (or stuck in)
+    // the TLS handshake are closed at the end of the grace period too.
+    server.on("connection", drain.track);
+    server.on("session", drain.trackSession);
+    const port = await listen(server, options);
+    return {
+      port,
+      close: (graceMs) => drain.close(graceMs, () => new Promise<void>((resolve) => server.close(() => resolve()))),
+    };
+  }
+
+  const headersTimeout = options.headersTimeoutMs ?? 60_000;
+  const h1 = http.createServer(
+    {
+      headersTimeout,
+      requestTimeout: Math.max(headersTimeout, 300_000),
+      connectionsCheckingInterval: Math.min(5000, Math.max(10, headersTimeout / 10)),
+    },
+    drain.handler,
+  );
+  const h2 = http2.createServer(drain.handler);
+  h2.on("session", drain.trackSession);
+  const tcp = net.createServer((socket) => {
+    drain.track(socket);
+    routeByPreface(socket, h1, h2);
+  });
+  const port = await listen(tcp, options);
+  // h1 never listens itself, and Node only enforces headersTimeout and
+  // requestTimeout (and tracks idle connections) once a server has emitted
+  // 'listening'. Without this a client trickling header bytes holds a socket forever.
+  h1.emit("listening");
+  return {
+    port,
+    close: (graceMs) =>
+      drain.close(
+        graceMs,
+        () => {
+          const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
+          h1.close(); // stops its timeout checks and drops idle keep-alive connections
+          return closed;
+        },
+        () => h1.closeIdleConnections(),
+      ),
+  };
+}
+
+async function listen(server: net.Server, options: HttpServerOptions): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve((server.address() as net.AddressInfo).port);
+    });
+  });
+}
+
+/**
+ * What both forms of the listener share: the requests in flight, the sockets
+ * and HTTP/2 sessions, and a close that stops listening, sends GOAWAY, lets
+ * requests finish for the grace period and then drops every connection.
+ */
+function createDrain(inner: HttpHandler) {
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   let closing = false;
   let inFlight = 0;
   let drained: (() => void) | undefined;
-  /** Run whenever a response finishes during close (plaintext: drop idle keep-alive connections). */
-  let whileClosing: () => void = () => undefined;
+  let onResponseWhileClosing: () => void = () => undefined;
 
   const handler: HttpHandler = (request, response) => {
     if (closing) {
@@ -55,55 +128,30 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     inFlight++;
     response.once("close", () => {
       inFlight--;
-      if (closing) whileClosing();
+      if (closing) onResponseWhileClosing();
       if (inFlight === 0) drained?.();
     });
-    options.handler(request, response);
+    inner(request, response);
   };
-  const headersTimeout = options.headersTimeoutMs ?? 60_000;
-  if (options.tls !== undefined) {
-    return startTlsServer(options, options.tls, handler, sessions, () => inFlight, (resolve) => (drained = resolve), () => {
-      closing = true;
-    });
-  }
-  const h1 = http.createServer(
-    {
-      headersTimeout,
-      requestTimeout: Math.max(headersTimeout, 300_000),
-      connectionsCheckingInterval: Math.min(5000, Math.max(10, headersTimeout / 10)),
-    },
-    handler,
-  );
-  const h2 = http2.createServer(handler);
-  h2.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-  });
-
-  const tcp = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    routeByPreface(socket, h1, h2);
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    tcp.once("error", reject);
-    tcp.listen(options.port, options.host, () => {
-      tcp.off("error", reject);
-      resolve((tcp.address() as net.AddressInfo).port);
-    });
-  });
-  // h1 never listens itself, and Node only enforces headersTimeout and
-  // requestTimeout (and tracks idle connections) once a server has emitted
-  // 'listening'. Without this a client trickling header bytes holds a socket forever.
-  h1.emit("listening");
-  whileClosing = () => h1.closeIdleConnections();
 
   return {
-    port,
-    async close(graceMs) {
+    handler,
+    track(socket: net.Socket) {
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
+    },
+    trackSession(session: http2.ServerHttp2Session) {
+      sessions.add(session);
+      session.once("close", () => sessions.delete(session));
+    },
+    /**
+     * `stopListening` stops taking connections and resolves once the server is
+     * closed; `onResponse` runs whenever a response finishes meanwhile.
+     */
+    async close(graceMs: number, stopListening: () => Promise<void>, onResponse?: () => void) {
       closing = true;
-      const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
-      h1.close(); // stops its timeout checks and drops idle keep-alive connections
+      if (onResponse !== undefined) onResponseWhileClosing = onResponse;
+      const closed = stopListening();
       for (const session of sessions) session.close(); // GOAWAY: streams in flight finish
       if (inFlight > 0) {
         await new Promise<void>((resolve) => {
@@ -140,65 +188,4 @@ function routeByPreface(socket: net.Socket, h1: http.Server, h2: http2.Http2Serv
     (looksLikeHttp2 ? h2 : h1).emit("connection", socket);
   };
   socket.on("readable", onReadable);
-}
-
-/**
- * The TLS form of the HTTP listener: one http2 secure server that also takes
- * HTTP/1.1 (allowHTTP1), the protocol chosen by ALPN, so no sniffing is needed.
- */
-async function startTlsServer(
-  options: HttpServerOptions,
-  tls: TlsFiles,
-  handler: HttpHandler,
-  sessions: Set<http2.ServerHttp2Session>,
-  inFlight: () => number,
-  onDrained: (resolve: () => void) => void,
-  beginClosing: () => void,
-): Promise<RunningServer> {
-  const server = http2.createSecureServer(
-    {
-      cert: tls.cert,
-      key: tls.key,
-      allowHTTP1: true,
-      ...(tls.clientCa !== undefined && { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
-    },
-    handler,
-  );
-  // Tracked from the TCP connection on, so connections still in (or stuck in)
-  // the TLS handshake are closed at the end of the grace period too.
-  const sockets = new Set<net.Socket>();
-  server.on("connection", (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-  });
-  server.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => {
-      server.off("error", reject);
-      resolve((server.address() as net.AddressInfo).port);
-    });
-  });
-  return {
-    port,
-    async close(graceMs) {
-      beginClosing();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const session of sessions) session.close();
-      if (inFlight() > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, graceMs);
-          onDrained(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      }
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
-  };
 }

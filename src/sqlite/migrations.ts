@@ -4,7 +4,7 @@ import type { Database } from "better-sqlite3";
  * Schema migrations, in order. The database's `user_version` pragma records how
  * many have been applied; each new one is appended, never edited.
  */
-export const MIGRATIONS: readonly string[] = [
+const MIGRATIONS: readonly string[] = [
   `CREATE TABLE sessions (
      id           TEXT    NOT NULL PRIMARY KEY,
      user_id      TEXT    NOT NULL,
