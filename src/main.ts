@@ -30,13 +30,6 @@ async function main(): Promise<void> {
   const logger = createJsonLogger((line) => process.stdout.write(line), config.logLevel);
 
   const app = await startApp(config, { logger });
-  logger.info("listening", {
-    host: config.host,
-    grpcPort: app.grpcPort,
-    httpPort: app.httpPort,
-    db: config.dbPath,
-  });
-
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -57,6 +50,14 @@ async function main(): Promise<void> {
   };
   process.once("SIGTERM", shutdown);
   process.once("SIGINT", shutdown);
+  // Announced only once the signal handlers are in place: whoever waits for this
+  // line (an orchestrator, a test) may stop the server at once.
+  logger.info("listening", {
+    host: config.host,
+    grpcPort: app.grpcPort,
+    httpPort: app.httpPort,
+    db: config.dbPath,
+  });
 }
 
 function helpText(): string {
