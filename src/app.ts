@@ -42,12 +42,21 @@ export interface App {
 export async function startApp(config: Config, deps: AppDependencies): Promise<App> {
   const { logger } = deps;
   // The metrics count the store's active sessions when scraped; the store reports to them.
-  const metrics = createMetrics({ countActiveSessions: () => store.countActive({}) });
+  const metrics = createMetrics({
+    countActiveSessions: () => store.countActive({}),
+    countEventStreams: () => controller.eventStreams,
+  });
   const store = createSqliteSessionStore({
     path: config.dbPath,
     synchronous: config.dbSynchronous,
-    onOpened: () => metrics.observeOpen(),
-    onClosed: (reason, count) => metrics.observeClose(reason, count),
+    eventPollIntervalMs: config.eventPollIntervalMs,
+    onCommitted: (events) => {
+      for (const event of events) {
+        if (event.type === "opened") metrics.observeOpen();
+        else if (event.closeReason !== null) metrics.observeClose(event.closeReason, 1);
+        metrics.observeEvent(event.type);
+      }
+    },
     onSqliteError: (code) => metrics.observeSqliteError(code),
   });
   const controller = createSessionController({
@@ -55,6 +64,11 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
     clock: deps.clock ?? systemClock,
     policy: config.sessions,
     hasher: createTokenHasher(config.tokenPepper),
+    events: {
+      batchSize: 500,
+      heartbeatMs: config.eventHeartbeatMs,
+      maxStreams: config.maxEventStreams,
+    },
   });
   const health = createHealthState([SessionsService.typeName]);
   const reflection = createReflectionServices([SessionsService, Health, ServerReflection, ServerReflectionV1Alpha]);
@@ -83,6 +97,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
     // Tell load balancers and watchers first, then stop taking calls.
     health.setAll("not_serving");
     health.close();
+    controller.stopEventStreams();
     await Promise.all(sweepers.map((sweeper) => sweeper.stop()));
     await Promise.all(servers.map((server) => server.close(config.shutdownGraceMs)));
     await store.dispose();
@@ -118,11 +133,14 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
           sweep: async () => ({
             closed: await controller.closeExpiredSessions(),
             purged: await controller.purgeClosedSessions(config.retentionMs),
+            purgedEvents: await controller.purgeEvents(config.eventRetentionMs),
           }),
           intervalMs: config.sweepIntervalMs,
-          onSwept: ({ closed, purged }) => {
-            metrics.observeSweep(closed, purged);
-            if (closed > 0 || purged > 0) logger.info("swept sessions", { closed, purged });
+          onSwept: ({ closed, purged, purgedEvents }) => {
+            metrics.observeSweep(closed, purged, purgedEvents);
+            if (closed > 0 || purged > 0 || purgedEvents > 0) {
+              logger.info("swept sessions", { closed, purged, purgedEvents });
+            }
           },
           onError: (error) => logger.error("sweep failed", describeError(error)),
         }),

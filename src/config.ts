@@ -29,6 +29,14 @@ export interface Config {
   readonly retentionMs: number;
   /** How often the database is probed for the health status. */
   readonly healthCheckIntervalMs: number;
+  /** How long session events are kept before the sweeper removes them. */
+  readonly eventRetentionMs: number;
+  /** How often, while events are watched, the database is checked for other processes' commits. */
+  readonly eventPollIntervalMs: number;
+  /** A quiet event stream sends an empty message with its cursor this often. */
+  readonly eventHeartbeatMs: number;
+  /** Most event streams served at once. */
+  readonly maxEventStreams: number;
   /** PEM files for TLS on both ports; both or neither. */
   readonly tlsCertFile: string;
   readonly tlsKeyFile: string;
@@ -57,6 +65,10 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   sweepIntervalMs: 60_000,
   retentionMs: 30 * 86_400_000,
   healthCheckIntervalMs: 5000,
+  eventRetentionMs: 7 * 86_400_000,
+  eventPollIntervalMs: 100,
+  eventHeartbeatMs: 15_000,
+  maxEventStreams: 64,
   logLevel: "info",
   apiKeys: Object.freeze([]),
   reflectionRequiresKey: false,
@@ -136,6 +148,10 @@ const VARIABLES: readonly Variable[] = [
   variable("SESSIONS_SWEEP_INTERVAL", "a duration up to 24d such as 1m, or 0 to disable", timer(parseDuration), (d, v) => (d.sweepIntervalMs = v), (c) => formatDuration(c.sweepIntervalMs)),
   variable("SESSIONS_RETENTION", `${DURATION}: how long closed sessions are kept`, positive(parseDuration), (d, v) => (d.retentionMs = v), (c) => formatDuration(c.retentionMs)),
   variable("SESSIONS_HEALTH_CHECK_INTERVAL", "a duration up to 24d such as 5s, above zero", positive(timer(parseDuration)), (d, v) => (d.healthCheckIntervalMs = v), (c) => formatDuration(c.healthCheckIntervalMs)),
+  variable("SESSIONS_EVENT_RETENTION", `${DURATION}: how long session events are kept`, positive(parseDuration), (d, v) => (d.eventRetentionMs = v), (c) => formatDuration(c.eventRetentionMs)),
+  variable("SESSIONS_EVENT_POLL_INTERVAL", "a duration up to 24d such as 100ms, above zero: how soon other processes' events reach streams", positive(timer(parseDuration)), (d, v) => (d.eventPollIntervalMs = v), (c) => formatDuration(c.eventPollIntervalMs)),
+  variable("SESSIONS_EVENT_HEARTBEAT", "a duration up to 24d such as 15s, above zero", positive(timer(parseDuration)), (d, v) => (d.eventHeartbeatMs = v), (c) => formatDuration(c.eventHeartbeatMs)),
+  variable("SESSIONS_MAX_EVENT_STREAMS", "a whole number above zero", positive(parseInteger), (d, v) => (d.maxEventStreams = v), (c) => `${c.maxEventStreams}`),
   variable("SESSIONS_TLS_CERT", "a PEM certificate (chain) file: serve TLS on both ports", optionalText, (d, v) => (d.tlsCertFile = v), () => "none: plaintext"),
   variable("SESSIONS_TLS_KEY", "the PEM private key file of SESSIONS_TLS_CERT", optionalText, (d, v) => (d.tlsKeyFile = v), () => "none"),
   variable("SESSIONS_TLS_CLIENT_CA", "a PEM CA file: require client certificates it signed (mTLS)", optionalText, (d, v) => (d.tlsClientCaFile = v), () => "none"),

@@ -4,8 +4,10 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 export interface Metrics {
   /** One finished call. */
   observeCall(procedure: string, code: string, seconds: number): void;
-  /** One sweep: how many sessions it closed and purged. */
-  observeSweep(closed: number, purged: number): void;
+  /** One sweep: how many sessions it closed and purged, and how many events it purged. */
+  observeSweep(closed: number, purged: number, purgedEvents: number): void;
+  /** An event committed to the event log, by type. */
+  observeEvent(type: string): void;
   /** A session opened. */
   observeOpen(): void;
   /** Sessions closed, by why. */
@@ -19,10 +21,14 @@ export interface Metrics {
 /**
  * Prometheus metrics in a registry of their own: calls by procedure and code
  * (count and latency histogram), sessions opened and closed by reason, active
- * sessions (counted when scraped), sweeper runs and what they did, SQLite
+ * sessions (counted when scraped), events by type and event streams, sweeper
+ * runs and what they did, SQLite
  * errors by code, and Node's process metrics, event-loop lag among them.
  */
-export function createMetrics(options: { countActiveSessions: () => Promise<number> }): Metrics {
+export function createMetrics(options: {
+  countActiveSessions: () => Promise<number>;
+  countEventStreams: () => number;
+}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "sessions_" });
   const calls = new Counter({
@@ -52,6 +58,25 @@ export function createMetrics(options: { countActiveSessions: () => Promise<numb
         () => undefined,
       );
     },
+  });
+  new Gauge({
+    name: "sessions_event_streams",
+    help: "WatchSessionEvents streams being served.",
+    registers: [registry],
+    collect() {
+      this.set(options.countEventStreams());
+    },
+  });
+  const events = new Counter({
+    name: "sessions_events_total",
+    help: "Events this server committed to the event log, by type.",
+    labelNames: ["type"],
+    registers: [registry],
+  });
+  const purgedEvents = new Counter({
+    name: "sessions_events_purged_total",
+    help: "Events the sweeper removed, older than the event retention.",
+    registers: [registry],
   });
   const sweeps = new Counter({
     name: "sessions_sweeps_total",
@@ -96,8 +121,10 @@ export function createMetrics(options: { countActiveSessions: () => Promise<numb
       calls.inc({ procedure, code });
       latency.observe({ procedure, code }, seconds);
     },
-    observeSweep(closed, purged) {
+    observeEvent: (type) => events.inc({ type }),
+    observeSweep(closed, purged, eventsPurged) {
       sweeps.inc();
+      purgedEvents.inc(eventsPurged);
       swept.inc({ action: "closed" }, closed);
       swept.inc({ action: "purged" }, purged);
       sweepSizes.observe({ action: "closed" }, closed);

@@ -16,8 +16,14 @@ import {
   type SessionFilter,
   type SessionInfo,
 } from "../session/session.js";
+import type { EventBatch } from "../session/event-feed.js";
+import type { SessionEventType } from "../session/session-events.js";
 import {
   CloseReason as ProtoCloseReason,
+  SessionEventSchema,
+  SessionEventType as ProtoEventType,
+  WatchSessionEventsResponseSchema,
+  type WatchSessionEventsResponse,
   SessionSchema,
   type Session as ProtoSession,
   type SessionFilter as ProtoSessionFilter,
@@ -158,4 +164,50 @@ function closeReasonFromProto(reason: ProtoCloseReason): CloseReason {
   const domain = CLOSE_REASONS_BY_WIRE.get(reason);
   if (domain === undefined) throw invalidArgument("filter.close_reason", `has no value ${reason}`);
   return domain;
+}
+
+/** Domain event types and their wire enum, both ways. */
+const EVENT_TYPES: Record<SessionEventType, ProtoEventType> = {
+  opened: ProtoEventType.OPENED,
+  renewed: ProtoEventType.RENEWED,
+  data_stored: ProtoEventType.DATA_STORED,
+  user_updated: ProtoEventType.USER_UPDATED,
+  closed: ProtoEventType.CLOSED,
+  expired: ProtoEventType.EXPIRED,
+  evicted: ProtoEventType.EVICTED,
+  token_reused: ProtoEventType.TOKEN_REUSED,
+  deleted: ProtoEventType.DELETED,
+  purged: ProtoEventType.PURGED,
+};
+const EVENT_TYPES_BY_WIRE = new Map(
+  Object.entries(EVENT_TYPES).map(([domain, wire]) => [wire, domain as SessionEventType]),
+);
+
+/** A watch request's types in domain terms; UNSPECIFIED or an unknown number is refused. */
+export function eventTypesFromProto(types: readonly ProtoEventType[]): SessionEventType[] {
+  return types.map((type, index) => {
+    const domain = EVENT_TYPES_BY_WIRE.get(type);
+    if (domain === undefined) throw invalidArgument(`types[${index}]`, `has no event type ${type}`);
+    return domain;
+  });
+}
+
+/** The wire form of one batch of a watch stream. */
+export function eventBatchToProto(batch: EventBatch): WatchSessionEventsResponse {
+  return create(WatchSessionEventsResponseSchema, {
+    cursor: batch.cursor,
+    events: batch.events.map(({ event, cursor }) =>
+      create(SessionEventSchema, {
+        cursor,
+        type: EVENT_TYPES[event.type],
+        sessionId: event.sessionId,
+        userId: event.userId,
+        client: event.client,
+        address: event.address,
+        closeReason: event.closeReason === null ? ProtoCloseReason.UNSPECIFIED : CLOSE_REASONS[event.closeReason],
+        time: timestampFromMs(event.time),
+        version: BigInt(event.version),
+      }),
+    ),
+  });
 }

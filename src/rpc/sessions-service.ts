@@ -21,6 +21,8 @@ import {
 } from "../../gen/sessions/v1/sessions_pb.js";
 import {
   durationToMs,
+  eventBatchToProto,
+  eventTypesFromProto,
   filterFromProto,
   sessionToProto,
   valueToJson,
@@ -141,11 +143,25 @@ export function createSessionsService(
       const closedCount = await controller.closeSessions(filterFromProto(req.filter), req.dryRun);
       return create(CloseSessionsResponseSchema, { closedCount });
     },
+
+    async *watchSessionEvents(req, context) {
+      const batches = controller.watchSessionEvents(
+        {
+          afterCursor: req.afterCursor,
+          fromOldest: req.fromOldest,
+          userId: req.userId,
+          types: eventTypesFromProto(req.types),
+        },
+        context.signal,
+      );
+      for await (const batch of batches) yield eventBatchToProto(batch);
+    },
   };
   return instrumented(SessionsService, impl, options);
 }
 
 type UnaryHandler = (request: unknown, context: HandlerContext) => Promise<unknown>;
+type StreamHandler = (request: unknown, context: HandlerContext) => AsyncIterable<unknown>;
 
 /** Requests may carry a correlation id in one of these headers; responses echo it in the first. */
 const CORRELATION_HEADERS = ["x-request-id", "x-correlation-id"] as const;
@@ -167,33 +183,35 @@ const OK = 0 as Code;
 const codeName = (code: Code) => Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 
 /**
- * Wraps every unary handler of `impl`: whatever it throws reaches the
- * transport as a ConnectError with the right code (see toConnectError), and
- * each call is logged once with its procedure, status code, duration and
- * correlation id (never its request or response, which may hold secrets).
- * API keys, when configured, are checked first.
+ * Wraps every handler of `impl` (unary or server-streaming): whatever it
+ * throws reaches the transport as a ConnectError with the right code (see
+ * toConnectError), and each call is logged once, when it ends, with its
+ * procedure, status code, duration and correlation id (never its request or
+ * response, which may hold secrets); a stream's log also counts the messages
+ * it sent. API keys, when configured, are checked first.
  */
 function instrumented<S extends DescService>(
   service: S,
   impl: ServiceImpl<S>,
   { logger, metrics, authorize }: SessionsServiceOptions,
 ): ServiceImpl<S> {
-  const handlers = impl as unknown as Record<string, UnaryHandler>;
-  const wrapped: Record<string, UnaryHandler> = {};
+  const handlers = impl as unknown as Record<string, UnaryHandler | StreamHandler>;
+  const wrapped: Record<string, UnaryHandler | StreamHandler> = {};
   for (const method of service.methods) {
-    if (method.methodKind !== "unary") {
-      throw new Error(`${service.typeName}.${method.name}: only unary methods are supported`);
+    if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") {
+      throw new Error(`${service.typeName}.${method.name}: only unary and server-streaming methods are supported`);
     }
     const handler = handlers[method.localName];
     if (handler === undefined) {
       throw new Error(`${service.typeName}.${method.name} is not implemented`);
     }
     const procedure = `/${service.typeName}/${method.name}`;
-    wrapped[method.localName] = async (request, context) => {
+    /** Starts a call's bookkeeping; the function it returns logs and counts its end. */
+    const begin = (context: HandlerContext) => {
       const started = performance.now();
       const correlationId = correlationIdOf(context);
       context.responseHeader.set(CORRELATION_HEADERS[0], correlationId);
-      const done = (code: Code) => {
+      const done = (code: Code, messages?: number) => {
         const ms = performance.now() - started;
         const name = code === OK ? "OK" : codeName(code);
         metrics?.observeCall(procedure, name, ms / 1000);
@@ -203,11 +221,45 @@ function instrumented<S extends DescService>(
           durationMs: Math.round(ms * 1000) / 1000,
           correlationId,
           protocol: context.protocolName,
+          ...(messages !== undefined && { messages }),
         });
       };
+      return { correlationId, done };
+    };
+
+    if (method.methodKind === "server_streaming") {
+      wrapped[method.localName] = async function* (request, context) {
+        const { correlationId, done } = begin(context);
+        let messages = 0;
+        let code: Code | undefined;
+        try {
+          authorize?.(method.name, context.requestHeader);
+          for await (const response of (handler as StreamHandler).call(impl, request, context)) {
+            messages++;
+            yield response;
+          }
+          code = OK;
+        } catch (error) {
+          // The client went away (or its deadline passed) while the stream waited.
+          if (context.signal.aborted) {
+            code = Code.Canceled;
+            throw error;
+          }
+          const connectError = toConnectError(error, procedure, logger, correlationId);
+          code = connectError.code;
+          throw connectError;
+        } finally {
+          // Neither returned nor thrown: the transport stopped reading, the client went away.
+          done(code ?? Code.Canceled, messages);
+        }
+      };
+      continue;
+    }
+    wrapped[method.localName] = async (request, context) => {
+      const { correlationId, done } = begin(context);
       try {
         authorize?.(method.name, context.requestHeader);
-        const response = await handler.call(impl, request, context);
+        const response = await (handler as UnaryHandler).call(impl, request, context);
         done(OK);
         return response;
       } catch (error) {

@@ -15,6 +15,8 @@ const CODES: Record<SessionErrorKind, Code> = {
   unauthenticated: Code.Unauthenticated,
   resource_exhausted: Code.ResourceExhausted,
   aborted: Code.Aborted,
+  out_of_range: Code.OutOfRange,
+  unavailable: Code.Unavailable,
 };
 
 /** Domain reasons as the wire's ErrorReason. */
@@ -28,6 +30,8 @@ const REASONS: Record<SessionErrorReason, ErrorReason> = {
   address_mismatch: ErrorReason.ADDRESS_MISMATCH,
   session_limit: ErrorReason.SESSION_LIMIT,
   version_mismatch: ErrorReason.VERSION_MISMATCH,
+  cursor_expired: ErrorReason.CURSOR_EXPIRED,
+  cursor_unknown: ErrorReason.CURSOR_UNKNOWN,
 };
 
 /**

@@ -10,7 +10,9 @@ export type SessionErrorKind =
   | "failed_precondition"
   | "unauthenticated"
   | "resource_exhausted"
-  | "aborted";
+  | "aborted"
+  | "out_of_range"
+  | "unavailable";
 
 /** Why, for errors a caller's program should act on. */
 export type SessionErrorReason =
@@ -22,7 +24,9 @@ export type SessionErrorReason =
   | "client_mismatch"
   | "address_mismatch"
   | "session_limit"
-  | "version_mismatch";
+  | "version_mismatch"
+  | "cursor_expired"
+  | "cursor_unknown";
 
 /** An expected failure whose message is safe to show to the caller. */
 export class SessionError extends Error {
@@ -81,7 +85,41 @@ export function sessionLimitReached(userId: string, limit: number, client?: stri
   );
 }
 
-const REFUSALS: Record<Exclude<SessionErrorReason, "session_limit" | "version_mismatch">, string> = {
+/** Events after the cursor are gone: the watcher must resynchronise. */
+export function cursorExpired(): SessionError {
+  return new SessionError(
+    "out_of_range",
+    "events after this cursor were removed by the event retention; resynchronise, then watch from the live tail",
+    undefined,
+    "cursor_expired",
+  );
+}
+
+/** The cursor is not of this event log (another database, or one restored from an older copy). */
+export function cursorUnknown(): SessionError {
+  return new SessionError(
+    "out_of_range",
+    "this cursor is not from this server's event log (another or a restored database); resynchronise, then watch from the live tail",
+    undefined,
+    "cursor_unknown",
+  );
+}
+
+export function tooManyEventStreams(max: number): SessionError {
+  return new SessionError(
+    "resource_exhausted",
+    `the server already serves ${max} event streams, its limit; retry later with your last cursor`,
+  );
+}
+
+/** The server is stopping: streams end, and their clients resume elsewhere or later. */
+export function shuttingDown(): SessionError {
+  return new SessionError("unavailable", "the server is shutting down; reconnect and resume from your last cursor");
+}
+
+type Refusal = Exclude<SessionErrorReason, "session_limit" | "version_mismatch" | "cursor_expired" | "cursor_unknown">;
+
+const REFUSALS: Record<Refusal, string> = {
   token_unknown: "the session token is not valid",
   session_closed: "the session is closed",
   expired_idle: "the session expired after being idle too long",

@@ -1,4 +1,5 @@
 import type { Clock } from "./clock.js";
+import { createEventFeed, type EventFeedOptions, type WatchEventsInput } from "./event-feed.js";
 import {
   invalidArgument,
   sessionClosed,
@@ -32,7 +33,15 @@ export interface SessionControllerOptions {
   readonly clock: Clock;
   readonly policy: SessionPolicy;
   readonly hasher: TokenHasher;
+  /** How event streams are served; defaults to DEFAULT_EVENT_STREAMS. */
+  readonly events?: Omit<EventFeedOptions, "store">;
 }
+
+export const DEFAULT_EVENT_STREAMS: Omit<EventFeedOptions, "store"> = Object.freeze({
+  batchSize: 500,
+  heartbeatMs: 15_000,
+  maxStreams: 64,
+});
 
 export interface OpenSessionInput {
   readonly userId: string;
@@ -71,6 +80,7 @@ export type SessionController = ReturnType<typeof createSessionController>;
  */
 export function createSessionController(options: SessionControllerOptions) {
   const { store, clock, policy, hasher } = options;
+  const feed = createEventFeed({ store, ...(options.events ?? DEFAULT_EVENT_STREAMS) });
 
   async function update(id: string, change: SessionChange, expectedVersion?: number): Promise<Session> {
     const outcome = await store.update(id, change, clock.now(), expectedVersion);
@@ -185,13 +195,34 @@ export function createSessionController(options: SessionControllerOptions) {
 
     /** Removes sessions closed longer than `retentionMs` ago. */
     async purgeClosedSessions(retentionMs: number): Promise<number> {
-      const closedBefore = clock.now() - retentionMs;
-      return inBatches(() => store.purgeClosed(closedBefore, BATCH_SIZE));
+      const now = clock.now();
+      return inBatches(() => store.purgeClosed(now - retentionMs, BATCH_SIZE, now));
+    },
+
+    /** Removes events older than `retentionMs`, oldest first. */
+    async purgeEvents(retentionMs: number): Promise<number> {
+      const before = clock.now() - retentionMs;
+      return inBatches(() => store.purgeEvents(before, BATCH_SIZE));
+    },
+
+    /** Every change after the input's starting point, then each new one; see EventFeed. */
+    watchSessionEvents(input: WatchEventsInput, signal: AbortSignal) {
+      return feed.watch(input, signal);
+    },
+
+    /** How many event streams are being served. */
+    get eventStreams() {
+      return feed.streams;
+    },
+
+    /** Ends every event stream (UNAVAILABLE) and refuses new ones: the first step of shutting down. */
+    stopEventStreams() {
+      feed.close();
     },
 
     async deleteSessionById(id: string): Promise<Session> {
       requireSessionId("id", id);
-      const session = await store.delete(id);
+      const session = await store.delete(id, clock.now());
       if (session === undefined) throw sessionNotFound(id);
       return session;
     },

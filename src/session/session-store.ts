@@ -7,6 +7,7 @@ import type {
   SessionPage,
   SessionQuery,
 } from "./session.js";
+import type { EventLogPosition, EventRead, SessionEventFilter } from "./session-events.js";
 import type { SessionLimitPolicy } from "./session-policy.js";
 
 /** What an update may replace; a field left out is kept. */
@@ -76,6 +77,13 @@ export interface SeenContext {
  * back, and with it the expiry. Version increases with every change to data,
  * user or state, not with activity or token renewal. A session closed after
  * its expiry is closed as expired, whatever the caller's reason.
+ *
+ * Every change also appends its event (see session-events.ts) to the event
+ * log in the same transaction, so an event exists if and only if its change
+ * committed: opened (and evicted, for the sessions an insert closes), renewed,
+ * data_stored, user_updated, a closing event for each close (by its reason),
+ * deleted and purged. Recording activity is not a change. Events get a seq
+ * that grows in commit order, across processes sharing the store.
  */
 export interface SessionStore {
   /**
@@ -155,10 +163,34 @@ export interface SessionStore {
   countActive(filter: SessionFilter): Promise<number>;
 
   /** Removes up to `limit` sessions closed before `closedBefore`; returns how many. */
-  purgeClosed(closedBefore: number, limit: number): Promise<number>;
+  purgeClosed(closedBefore: number, limit: number, now: number): Promise<number>;
 
   /** Removes the session and returns it as it was, or undefined if none. */
-  delete(id: string): Promise<Session | undefined>;
+  delete(id: string, now: number): Promise<Session | undefined>;
+
+  /** Where the event log stands. */
+  eventLog(): Promise<EventLogPosition>;
+
+  /**
+   * Up to `limit` events after seq `after` that match the filter, in seq
+   * order, as of one consistent snapshot; "expired" if events after `after`
+   * have been purged, "ahead" if `after` is beyond the newest event.
+   */
+  readEvents(after: number, filter: SessionEventFilter, limit: number): Promise<EventRead>;
+
+  /**
+   * Removes up to `limit` of the oldest events, stopping at the first one at
+   * or after `before`, so what is left is always a suffix of the log; returns
+   * how many.
+   */
+  purgeEvents(before: number, limit: number): Promise<number>;
+
+  /**
+   * Calls `listener` after events commit: at once for this store's own
+   * writes, and within the store's poll interval for other processes'.
+   * Returns a function that stops the calls.
+   */
+  onEvents(listener: () => void): () => void;
 
   /** Resolves if the store can be read; rejects with the reason it cannot. */
   ping(): Promise<void>;

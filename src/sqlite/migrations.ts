@@ -56,6 +56,29 @@ const MIGRATIONS: readonly string[] = [
      SET idle_timeout_ms = 86400000, absolute_timeout_ms = 2592000000,
          expire_time = min(open_time + 2592000000, request_time + 86400000)
      WHERE token_hash IS NULL AND active = 1;`,
+
+  // The event log (an outbox): every change appends its event in its own
+  // transaction. seq is the cursor; AUTOINCREMENT never reuses one. event_log
+  // holds the log's random id (cursors of another database are refused) and
+  // how far retention has removed events.
+  `CREATE TABLE session_events (
+     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+     type         TEXT    NOT NULL,
+     session_id   TEXT    NOT NULL,
+     user_id      TEXT    NOT NULL,
+     client       TEXT    NOT NULL,
+     address      TEXT    NOT NULL,
+     close_reason TEXT,
+     time         INTEGER NOT NULL,
+     version      INTEGER NOT NULL
+   );
+   CREATE INDEX session_events_by_user ON session_events (user_id, seq);
+   CREATE TABLE event_log (
+     id             INTEGER PRIMARY KEY CHECK (id = 1),
+     log_id         TEXT    NOT NULL,
+     purged_through INTEGER NOT NULL
+   );
+   INSERT INTO event_log (id, log_id, purged_through) VALUES (1, lower(hex(randomblob(8))), 0);`,
 ];
 
 /** The schema version this code expects. */

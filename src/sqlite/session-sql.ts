@@ -66,32 +66,37 @@ export const ROTATE_TOKEN_SQL = `UPDATE sessions
       token_hash = @nextHash, token_time = @requestTime,
       request_time = ${REQUEST_TIME_AFTER_ACTIVITY}, expire_time = ${EXPIRY_AFTER_ACTIVITY},
       last_address = @address, last_client = @client
-  WHERE id = @id AND ${LIVE_AT_REQUEST_TIME} AND token_hash = @currentHash`;
+  WHERE id = @id AND ${LIVE_AT_REQUEST_TIME} AND token_hash = @currentHash
+  RETURNING user_id, client, address, version`;
 
 export const RETIRE_TOKEN_SQL = "INSERT OR IGNORE INTO retired_tokens (session_id, token_hash) VALUES (?, ?)";
 
 export const IS_RETIRED_TOKEN_SQL = "SELECT 1 FROM retired_tokens WHERE session_id = ? AND token_hash = ?";
 
+/** What a close returns of each session it closed: enough for its event. */
+const CLOSED_COLUMNS = "id, user_id, client, address, close_reason, close_time, version";
+
 export const CLOSE_SQL = `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = ${CLOSE_REASON}
   WHERE id = @id AND active = 1
-  RETURNING close_reason`;
+  RETURNING ${CLOSED_COLUMNS}`;
 
 export const CLOSE_IF_EXPIRED_SQL = `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = ${EXPIRED_REASON}
   WHERE id = @id AND active = 1 AND expire_time <= @closeTime
-  RETURNING close_reason`;
+  RETURNING ${CLOSED_COLUMNS}`;
 
 /** Closes up to @limit expired active sessions, soonest expired first. */
 export const CLOSE_EXPIRED_SQL = `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = ${EXPIRED_REASON}
   WHERE id IN (SELECT id FROM sessions
                WHERE active = 1 AND expire_time <= @closeTime
                ORDER BY expire_time LIMIT @limit)
-  RETURNING close_reason`;
+  RETURNING ${CLOSED_COLUMNS}`;
 
 /** Removes up to @limit sessions closed before @closedBefore. */
 export const PURGE_CLOSED_SQL = `DELETE FROM sessions
   WHERE id IN (SELECT id FROM sessions
                WHERE active = 0 AND close_time < @closedBefore
-               ORDER BY close_time LIMIT @limit)`;
+               ORDER BY close_time LIMIT @limit)
+  RETURNING id, user_id, client, address, version`;
 
 /** A WHERE clause with named parameters, built from a filter. */
 export interface FilterSql {
@@ -169,7 +174,7 @@ export function closeMatchingSql(filter: SessionFilter, except: boolean): Filter
   return {
     sql: `UPDATE sessions SET ${CLOSE_ASSIGNMENTS}, close_reason = ${CLOSE_REASON}
           WHERE id IN (SELECT id FROM sessions ${where} LIMIT @limit)
-          RETURNING close_reason`,
+          RETURNING ${CLOSED_COLUMNS}`,
     params,
   };
 }

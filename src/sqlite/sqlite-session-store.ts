@@ -2,7 +2,9 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { CloseReason, Session } from "../session/session.js";
+import { closingEventType, type EventRead, type SessionEvent, type SessionEventType } from "../session/session-events.js";
 import type { InsertLimits, InsertOutcome, SessionStore, UpdateOutcome } from "../session/session-store.js";
+import * as eventSql from "./event-sql.js";
 import { migrate } from "./migrations.js";
 import {
   ALL_COLUMNS,
@@ -28,18 +30,50 @@ export interface SqliteSessionStoreOptions {
   readonly synchronous?: "FULL" | "NORMAL";
   /** How long a write waits for another process's lock (ms). Default 5000. */
   readonly busyTimeoutMs?: number;
-  /** Told, after each commit, how many sessions it closed and why (for metrics). */
-  readonly onClosed?: (reason: CloseReason, count: number) => void;
-  /** Told of each session inserted (for metrics). */
-  readonly onOpened?: () => void;
+  /**
+   * How often, while anyone listens for events, the store looks for commits
+   * by other processes (ms). Default 100.
+   */
+  readonly eventPollIntervalMs?: number;
+  /** Told, after each commit, of the events it wrote (for metrics). */
+  readonly onCommitted?: (events: readonly SessionEvent[]) => void;
   /** Told of every SQLite error a store method meets, by SQLite code (for metrics). */
   readonly onSqliteError?: (code: string) => void;
 }
 
+/** What a close returns of each session it closed. */
+interface ClosedRow {
+  id: string;
+  user_id: string;
+  client: string;
+  address: string;
+  close_reason: CloseReason;
+  close_time: number;
+  version: number;
+}
+
+/** The session an event is about, in the names either a row or a Session has. */
+interface EventSubject {
+  readonly id: string;
+  readonly userId: string;
+  readonly client: string;
+  readonly address: string;
+  readonly version: number;
+}
+
+const subjectOfRow = (row: Omit<ClosedRow, "close_reason" | "close_time">): EventSubject => ({
+  id: row.id,
+  userId: row.user_id,
+  client: row.client,
+  address: row.address,
+  version: row.version,
+});
+
 /**
  * The SQLite implementation of the session store. Each method runs as one
  * synchronous transaction (writes as BEGIN IMMEDIATE), so it is atomic even
- * with other processes writing the same file.
+ * with other processes writing the same file. Each change appends its event
+ * to session_events in that same transaction.
  */
 export function createSqliteSessionStore(options: SqliteSessionStoreOptions): SessionStore {
   if (options.path !== ":memory:") {
@@ -55,6 +89,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     db.close();
     throw error;
   }
+  const { onCommitted, onSqliteError } = options;
 
   const statements = new Map<string, Database.Statement>();
   /** Prepares each distinct SQL text once. */
@@ -72,14 +107,55 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     const row = getRow(id);
     return row === undefined ? undefined : rowToSession(row);
   };
-  /** Close reasons of the current transaction, reported once it has committed. */
-  let closedInTransaction: CloseReason[] = [];
+
+  // Events of the transaction in progress; told to listeners once it commits,
+  // dropped with it if it rolls back.
+  let uncommitted: SessionEvent[] = [];
+  const appendStatement = db.prepare(eventSql.APPEND_EVENT_SQL);
+  const append = (type: SessionEventType, subject: EventSubject, time: number, closeReason: CloseReason | null = null) => {
+    const event = {
+      type,
+      sessionId: subject.id,
+      userId: subject.userId,
+      client: subject.client,
+      address: subject.address,
+      closeReason,
+      time,
+      version: subject.version,
+    };
+    const { lastInsertRowid } = appendStatement.run(event);
+    uncommitted.push({ seq: Number(lastInsertRowid), ...event });
+  };
+  /** Appends the closing event of each session a statement closed; returns how many. */
   const closing = (rows: unknown[]) => {
-    for (const row of rows as { close_reason: CloseReason }[]) closedInTransaction.push(row.close_reason);
+    for (const row of rows as ClosedRow[]) {
+      append(closingEventType(row.close_reason), subjectOfRow(row), row.close_time, row.close_reason);
+    }
     return rows.length;
   };
   const closeOne = (id: string, closeTime: number, reason: CloseReason) =>
     closing(prepare(sql.CLOSE_SQL).all({ id, closeTime, reason }));
+
+  const listeners = new Set<() => void>();
+  const notify = () => listeners.forEach((listener) => listener());
+
+  /** Runs a store method: reports its SQLite errors, and its events once committed. */
+  const run = <T>(work: () => T): T => {
+    try {
+      const result = work();
+      if (uncommitted.length > 0) {
+        const events = uncommitted;
+        uncommitted = [];
+        onCommitted?.(events);
+        notify();
+      }
+      return result;
+    } catch (error) {
+      uncommitted = [];
+      if (error instanceof Database.SqliteError) onSqliteError?.(error.code);
+      throw error;
+    }
+  };
 
   const insert = db.transaction(
     (session: Session, tokenHash: Uint8Array, { limits, policy }: InsertLimits, now: number): InsertOutcome => {
@@ -99,6 +175,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
         }
       }
       prepare(sql.INSERT_SQL).run(newSessionRow(session, tokenHash));
+      append("opened", session, session.openTime);
       return { status: "inserted", evictedIds };
     },
   );
@@ -123,7 +200,13 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
         setData: change.data !== undefined ? 1 : 0,
         data: change.data === undefined ? null : stringifyJson(change.data),
       });
-      if (changes === 1) return { status: "updated", session: getSession(id)! };
+      if (changes === 1) {
+        const session = getSession(id)!;
+        // A change of both is written as two events, data first.
+        if (change.data !== undefined) append("data_stored", session, requestTime);
+        if (change.user !== undefined) append("user_updated", session, requestTime);
+        return { status: "updated", session };
+      }
       const reason = closeIfExpired(id, requestTime);
       const session = getSession(id);
       if (session === undefined) return { status: "not_found" };
@@ -132,27 +215,32 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     },
   );
 
+  /** Closes the session if it has expired by `now`; returns why, if it did. */
   const closeIfExpired = (id: string, now: number) => {
-    const row = prepare(sql.CLOSE_IF_EXPIRED_SQL).get({ id, closeTime: now }) as { close_reason: CloseReason } | undefined;
-    if (row !== undefined) closedInTransaction.push(row.close_reason);
-    return row?.close_reason;
+    const row = prepare(sql.CLOSE_IF_EXPIRED_SQL).get({ id, closeTime: now }) as ClosedRow | undefined;
+    if (row === undefined) return undefined;
+    closing([row]);
+    return row.close_reason;
   };
+  const closeIfExpiredAlone = db.transaction(closeIfExpired);
 
   const rotateToken = db.transaction(
     (...[id, rotation, seen]: Parameters<SessionStore["rotateToken"]>): boolean => {
       const retiring = prepare(sql.PREVIOUS_TOKEN_SQL).get(id) as { prev_token_hash: Buffer | null } | undefined;
-      const { changes } = prepare(sql.ROTATE_TOKEN_SQL).run({
+      const rotated = prepare(sql.ROTATE_TOKEN_SQL).get({
         id,
         currentHash: rotation.currentHash,
         nextHash: rotation.nextHash,
         requestTime: rotation.now,
         previousValidUntil: rotation.previousValidUntil,
         ...seen,
-      });
-      if (changes === 1 && retiring?.prev_token_hash != null) {
+      }) as Omit<ClosedRow, "id" | "close_reason" | "close_time"> | undefined;
+      if (rotated === undefined) return false;
+      if (retiring?.prev_token_hash != null) {
         prepare(sql.RETIRE_TOKEN_SQL).run(id, retiring.prev_token_hash);
       }
-      return changes === 1;
+      append("renewed", subjectOfRow({ id, ...rotated }), rotation.now);
+      return true;
     },
   );
 
@@ -161,24 +249,103 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     return getSession(id);
   });
 
-  const remove = db.transaction((id: string) => {
+  const remove = db.transaction((id: string, now: number) => {
     const session = getSession(id);
-    if (session !== undefined) prepare("DELETE FROM sessions WHERE id = ?").run(id);
+    if (session !== undefined) {
+      prepare("DELETE FROM sessions WHERE id = ?").run(id);
+      append("deleted", session, now);
+    }
     return session;
   });
+
+  const closeExpired = db.transaction((now: number, limit: number) =>
+    closing(prepare(sql.CLOSE_EXPIRED_SQL).all({ closeTime: now, limit })),
+  );
+
+  const closeMatching = db.transaction((...[filter, reason, now, limit, exceptId]: Parameters<SessionStore["closeMatching"]>) => {
+    const statement = sql.closeMatchingSql(filter, exceptId !== undefined);
+    return closing(
+      prepare(statement.sql).all({
+        ...statement.params,
+        reason,
+        closeTime: now,
+        limit,
+        ...(exceptId !== undefined && { exceptId }),
+      }),
+    );
+  });
+
+  const purgeClosed = db.transaction((closedBefore: number, limit: number, now: number) => {
+    const rows = prepare(sql.PURGE_CLOSED_SQL).all({ closedBefore, limit }) as Omit<ClosedRow, "close_reason" | "close_time">[];
+    for (const row of rows) append("purged", subjectOfRow(row), now);
+    return rows.length;
+  });
+
+  const eventLogState = () => {
+    const { log_id: logId, purged_through: purgedThrough } = prepare(eventSql.EVENT_LOG_SQL).get() as {
+      log_id: string;
+      purged_through: number;
+    };
+    const head = (prepare(eventSql.HEAD_SQL).get() as { seq: number } | undefined)?.seq ?? 0;
+    return { logId, head, purgedThrough };
+  };
+
+  // One read transaction, so the bounds and the events are of one snapshot.
+  const readEvents = db.transaction((...[after, filter, limit]: Parameters<SessionStore["readEvents"]>): EventRead => {
+    const { head, purgedThrough } = eventLogState();
+    if (after > head) return { status: "ahead" };
+    if (after < purgedThrough) return { status: "expired" };
+    const rows = prepare(eventSql.readEventsSql(filter)).all({
+      ...eventSql.readEventsParams(filter),
+      after,
+      head,
+      limit,
+    }) as eventSql.EventRow[];
+    const more = rows.length === limit;
+    return { status: "ok", events: rows.map(eventSql.rowToEvent), through: more ? rows[rows.length - 1]!.seq : head, more };
+  });
+
+  const purgeEvents = db.transaction((before: number, limit: number) => {
+    const oldest = prepare(eventSql.OLDEST_EVENTS_SQL).all({ limit }) as { seq: number; time: number }[];
+    let count = 0;
+    while (count < oldest.length && oldest[count]!.time < before) count++;
+    if (count === 0) return 0;
+    const upTo = oldest[count - 1]!.seq;
+    prepare(eventSql.PURGE_EVENTS_SQL).run({ upTo });
+    prepare(eventSql.SET_PURGED_THROUGH_SQL).run({ upTo });
+    return count;
+  });
+
+  // Other processes' commits show as a change of data_version, which is
+  // cheap to read: no page of the database is touched.
+  const pollIntervalMs = options.eventPollIntervalMs ?? 100;
+  let poller: NodeJS.Timeout | undefined;
+  let dataVersion = 0;
+  const startPolling = () => {
+    dataVersion = db.pragma("data_version", { simple: true }) as number;
+    poller = setInterval(() => {
+      if (!db.open) return;
+      const now = run(() => db.pragma("data_version", { simple: true }) as number);
+      if (now !== dataVersion) {
+        dataVersion = now;
+        notify();
+      }
+    }, pollIntervalMs);
+    poller.unref();
+  };
 
   const selectForValidation = (includeData: boolean) =>
     prepare(`SELECT ${includeData ? ALL_COLUMNS : INFO_COLUMNS}, ${CREDENTIAL_COLUMNS} FROM sessions WHERE id = ?`);
 
-  const store: SessionStore = {
+  return {
     async insert(session, tokenHash, limits, now) {
-      return insert.immediate(session, tokenHash, limits, now);
+      return run(() => insert.immediate(session, tokenHash, limits, now));
     },
     async get(id) {
-      return getSession(id);
+      return run(() => getSession(id));
     },
     async getForValidation(id, includeData) {
-      const row = selectForValidation(includeData).get(id) as (SessionRow & CredentialsRow) | undefined;
+      const row = run(() => selectForValidation(includeData).get(id) as (SessionRow & CredentialsRow) | undefined);
       if (row === undefined) return undefined;
       return {
         session: includeData ? rowToSession(row) : rowToSessionInfo(row),
@@ -186,99 +353,75 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       };
     },
     async list(query) {
-      return list(query);
+      return run(() => list(query));
     },
     async update(id, change, requestTime, expectedVersion) {
-      return update.immediate(id, change, requestTime, expectedVersion);
+      return run(() => update.immediate(id, change, requestTime, expectedVersion));
     },
     async touch(id, requestTime, seen) {
-      return prepare(sql.TOUCH_SQL).run({ id, requestTime, ...seen }).changes === 1;
+      return run(() => prepare(sql.TOUCH_SQL).run({ id, requestTime, ...seen }).changes === 1);
     },
     async rotateToken(id, rotation, seen) {
-      return rotateToken.immediate(id, rotation, seen);
+      return run(() => rotateToken.immediate(id, rotation, seen));
     },
     async isRetiredToken(id, tokenHash) {
-      return prepare(sql.IS_RETIRED_TOKEN_SQL).get(id, tokenHash) !== undefined;
+      return run(() => prepare(sql.IS_RETIRED_TOKEN_SQL).get(id, tokenHash) !== undefined);
     },
     async close(id, closeTime, reason) {
-      return close.immediate(id, closeTime, reason);
+      return run(() => close.immediate(id, closeTime, reason));
     },
     async closeIfExpired(id, now) {
-      return closeIfExpired(id, now);
+      return run(() => closeIfExpiredAlone.immediate(id, now));
     },
     async closeExpired(now, limit) {
-      return closing(prepare(sql.CLOSE_EXPIRED_SQL).all({ closeTime: now, limit }));
+      return run(() => closeExpired.immediate(now, limit));
     },
     async closeMatching(filter, reason, now, limit, exceptId) {
-      const statement = sql.closeMatchingSql(filter, exceptId !== undefined);
-      return closing(
-        prepare(statement.sql).all({
-          ...statement.params,
-          reason,
-          closeTime: now,
-          limit,
-          ...(exceptId !== undefined && { exceptId }),
-        }),
-      );
+      return run(() => closeMatching.immediate(filter, reason, now, limit, exceptId));
     },
     async countActive(filter) {
       const statement = sql.countActiveSql(filter);
-      return (prepare(statement.sql).get(statement.params) as { n: number }).n;
+      return run(() => (prepare(statement.sql).get(statement.params) as { n: number }).n);
     },
-    async purgeClosed(closedBefore, limit) {
-      return prepare(sql.PURGE_CLOSED_SQL).run({ closedBefore, limit }).changes;
+    async purgeClosed(closedBefore, limit, now) {
+      return run(() => purgeClosed.immediate(closedBefore, limit, now));
     },
-    async delete(id) {
-      return remove.immediate(id);
+    async delete(id, now) {
+      return run(() => remove.immediate(id, now));
+    },
+    async eventLog() {
+      return run(() => db.transaction(eventLogState)());
+    },
+    async readEvents(after, filter, limit) {
+      return run(() => readEvents(after, filter, limit));
+    },
+    async purgeEvents(before, limit) {
+      return run(() => purgeEvents.immediate(before, limit));
+    },
+    onEvents(listener) {
+      // Each subscription is its own, even of the same function twice.
+      const wrapped = () => listener();
+      listeners.add(wrapped);
+      if (poller === undefined && db.open) startPolling();
+      return () => {
+        listeners.delete(wrapped);
+        if (listeners.size === 0) {
+          clearInterval(poller);
+          poller = undefined;
+        }
+      };
     },
     async ping() {
-      prepare("SELECT 1 FROM sessions LIMIT 1").get();
+      run(() => prepare("SELECT 1 FROM sessions LIMIT 1").get());
     },
     async dispose() {
+      clearInterval(poller);
+      poller = undefined;
+      listeners.clear();
       if (db.open) {
         db.pragma("wal_checkpoint(TRUNCATE)");
         db.close();
       }
     },
   };
-  return reporting(store, options, () => {
-    const closed = closedInTransaction;
-    closedInTransaction = [];
-    return closed;
-  });
-}
-
-/**
- * The store with its outcomes reported: after each method, the close reasons
- * it committed (a failed method's are dropped with its rolled-back
- * transaction), and any SQLite error by its code.
- */
-function reporting(
-  store: SessionStore,
-  options: SqliteSessionStoreOptions,
-  takeClosed: () => CloseReason[],
-): SessionStore {
-  const { onClosed, onOpened, onSqliteError } = options;
-  if (onClosed === undefined && onOpened === undefined && onSqliteError === undefined) return store;
-  const wrapped: Record<string, unknown> = {};
-  for (const [name, method] of Object.entries(store) as [string, (...args: unknown[]) => Promise<unknown>][]) {
-    wrapped[name] = async (...args: unknown[]) => {
-      // Every method does its work synchronously before its promise settles,
-      // so what it closed is known here, before any other call can run.
-      const pending = method(...args);
-      const closed = takeClosed();
-      try {
-        const result = await pending;
-        const counts = new Map<CloseReason, number>();
-        for (const reason of closed) counts.set(reason, (counts.get(reason) ?? 0) + 1);
-        counts.forEach((count, reason) => onClosed?.(reason, count));
-        if (name === "insert" && (result as { status: string }).status === "inserted") onOpened?.();
-        return result;
-      } catch (error) {
-        if (error instanceof Database.SqliteError) onSqliteError?.(error.code);
-        throw error;
-      }
-    };
-  }
-  return wrapped as unknown as SessionStore;
 }

@@ -250,7 +250,7 @@ export function describeStoreContract(name: string, createStore: () => SessionSt
         expect(await store.isRetiredToken(session.id, hashes[0]!)).toBe(true);
         expect(await store.isRetiredToken(session.id, hashes[1]!)).toBe(false);
         expect(await store.isRetiredToken(session.id, hash())).toBe(false);
-        await store.delete(session.id);
+        await store.delete(session.id, T);
         expect(await store.isRetiredToken(session.id, hashes[0]!)).toBe(false);
       });
 
@@ -324,7 +324,7 @@ export function describeStoreContract(name: string, createStore: () => SessionSt
         for (const s of sessions) await add(s);
         await store.close(sessions[0]!.id, T + 1, "logout");
         await store.close(sessions[1]!.id, T + 2, "logout");
-        expect(await store.purgeClosed(T + 2, 10)).toBe(1);
+        expect(await store.purgeClosed(T + 2, 10, T + 2)).toBe(1);
         expect(await store.get(sessions[0]!.id)).toBeUndefined();
         expect(await store.get(sessions[1]!.id)).toBeDefined();
         expect(await store.get(sessions[2]!.id)).toBeDefined();
@@ -333,9 +333,9 @@ export function describeStoreContract(name: string, createStore: () => SessionSt
 
     it("deletes a session and returns it as it was", async () => {
       const session = await add(sessionRecord());
-      expect(await store.delete(session.id)).toEqual(session);
+      expect(await store.delete(session.id, T)).toEqual(session);
       expect(await store.get(session.id)).toBeUndefined();
-      expect(await store.delete(session.id)).toBeUndefined();
+      expect(await store.delete(session.id, T)).toBeUndefined();
     });
 
     describe("list", () => {

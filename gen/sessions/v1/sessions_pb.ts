@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sessions/v1/sessions.proto.
  */
 export const file_sessions_v1_sessions: GenFile = /*@__PURE__*/
-  fileDesc("ChpzZXNzaW9ucy92MS9zZXNzaW9ucy5wcm90bxILc2Vzc2lvbnMudjEiNwoLRXJyb3JEZXRhaWwSKAoGcmVhc29uGAEgASgOMhguc2Vzc2lvbnMudjEuRXJyb3JSZWFzb24iygQKB1Nlc3Npb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIRCgl1c2VyX25hbWUYAyABKAkSDgoGYWN0aXZlGAQgASgIEi0KCW9wZW5fdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKY2xvc2VfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMcmVxdWVzdF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdhZGRyZXNzGAggASgJEg4KBmNsaWVudBgJIAEoCRIkCgR1c2VyGAogASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiQKBGRhdGEYCyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDwoHdmVyc2lvbhgMIAEoAxIvCgtleHBpcmVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoMY2xvc2VfcmVhc29uGA4gASgOMhguc2Vzc2lvbnMudjEuQ2xvc2VSZWFzb24SLwoMaWRsZV90aW1lb3V0GA8gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjMKEGFic29sdXRlX3RpbWVvdXQYECABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMbGFzdF9hZGRyZXNzGBEgASgJEhMKC2xhc3RfY2xpZW50GBIgASgJIu0BCg1TZXNzaW9uRmlsdGVyEg8KB3VzZXJfaWQYASABKAkSEwoGYWN0aXZlGAIgASgISACIAQESLQoJZnJvbV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgd0b190aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdhZGRyZXNzGAUgASgJEg4KBmNsaWVudBgGIAEoCRIuCgxjbG9zZV9yZWFzb24YByABKA4yGC5zZXNzaW9ucy52MS5DbG9zZVJlYXNvbkIJCgdfYWN0aXZlIosCChJPcGVuU2Vzc2lvblJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCgl1c2VyX25hbWUYAiABKAkSDwoHYWRkcmVzcxgDIAEoCRIOCgZjbGllbnQYBCABKAkSJAoEdXNlchgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIkCgRkYXRhGAYgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEi8KDGlkbGVfdGltZW91dBgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIzChBhYnNvbHV0ZV90aW1lb3V0GAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uImgKE09wZW5TZXNzaW9uUmVzcG9uc2USJQoHc2Vzc2lvbhgBIAEoCzIULnNlc3Npb25zLnYxLlNlc3Npb24SDQoFdG9rZW4YAiABKAkSGwoTZXZpY3RlZF9zZXNzaW9uX2lkcxgDIAMoCSJeChZWYWxpZGF0ZVNlc3Npb25SZXF1ZXN0Eg0KBXRva2VuGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGY2xpZW50GAMgASgJEhQKDGluY2x1ZGVfZGF0YRgEIAEoCCJTChdWYWxpZGF0ZVNlc3Npb25SZXNwb25zZRIlCgdzZXNzaW9uGAEgASgLMhQuc2Vzc2lvbnMudjEuU2Vzc2lvbhIRCgluZXdfdG9rZW4YAiABKAkiIwoVR2V0U2Vzc2lvbkJ5SWRSZXF1ZXN0EgoKAmlkGAEgASgJIj8KFkdldFNlc3Npb25CeUlkUmVzcG9uc2USJQoHc2Vzc2lvbhgBIAEoCzIULnNlc3Npb25zLnYxLlNlc3Npb24igQEKEkdldFNlc3Npb25zUmVxdWVzdBIqCgZmaWx0ZXIYASABKAsyGi5zZXNzaW9ucy52MS5TZXNzaW9uRmlsdGVyEgwKBHNraXAYAiABKAUSDAoEdGFrZRgDIAEoBRINCgV0b3RhbBgEIAEoCBIUCgxpbmNsdWRlX2RhdGEYBSABKAgiWwoTR2V0U2Vzc2lvbnNSZXNwb25zZRImCghzZXNzaW9ucxgBIAMoCzIULnNlc3Npb25zLnYxLlNlc3Npb24SEgoFdG90YWwYAiABKAVIAIgBAUIICgZfdG90YWwifwoXU3RvcmVTZXNzaW9uRGF0YVJlcXVlc3QSCgoCaWQYASABKAkSJAoEZGF0YRgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIdChBleHBlY3RlZF92ZXJzaW9uGAMgASgDSACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iQQoYU3RvcmVTZXNzaW9uRGF0YVJlc3BvbnNlEiUKB3Nlc3Npb24YASABKAsyFC5zZXNzaW9ucy52MS5TZXNzaW9uIoABChhVcGRhdGVTZXNzaW9uVXNlclJlcXVlc3QSCgoCaWQYASABKAkSJAoEdXNlchgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIdChBleHBlY3RlZF92ZXJzaW9uGAMgASgDSACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iQgoZVXBkYXRlU2Vzc2lvblVzZXJSZXNwb25zZRIlCgdzZXNzaW9uGAEgASgLMhQuc2Vzc2lvbnMudjEuU2Vzc2lvbiIhChNDbG9zZVNlc3Npb25SZXF1ZXN0EgoKAmlkGAEgASgJIj0KFENsb3NlU2Vzc2lvblJlc3BvbnNlEiUKB3Nlc3Npb24YASABKAsyFC5zZXNzaW9ucy52MS5TZXNzaW9uIh0KG0Nsb3NlRXhwaXJlZFNlc3Npb25zUmVxdWVzdCI0ChxDbG9zZUV4cGlyZWRTZXNzaW9uc1Jlc3BvbnNlEhQKDGNsb3NlZF9jb3VudBgBIAEoBSImChhEZWxldGVTZXNzaW9uQnlJZFJlcXVlc3QSCgoCaWQYASABKAkiQgoZRGVsZXRlU2Vzc2lvbkJ5SWRSZXNwb25zZRIlCgdzZXNzaW9uGAEgASgLMhQuc2Vzc2lvbnMudjEuU2Vzc2lvbiJGChhDbG9zZVVzZXJTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIZChFleGNlcHRfc2Vzc2lvbl9pZBgCIAEoCSIxChlDbG9zZVVzZXJTZXNzaW9uc1Jlc3BvbnNlEhQKDGNsb3NlZF9jb3VudBgBIAEoBSJTChRDbG9zZVNlc3Npb25zUmVxdWVzdBIqCgZmaWx0ZXIYASABKAsyGi5zZXNzaW9ucy52MS5TZXNzaW9uRmlsdGVyEg8KB2RyeV9ydW4YAiABKAgiLQoVQ2xvc2VTZXNzaW9uc1Jlc3BvbnNlEhQKDGNsb3NlZF9jb3VudBgBIAEoBSrYAQoLQ2xvc2VSZWFzb24SHAoYQ0xPU0VfUkVBU09OX1VOU1BFQ0lGSUVEEAASFwoTQ0xPU0VfUkVBU09OX0xPR09VVBABEh0KGUNMT1NFX1JFQVNPTl9FWFBJUkVEX0lETEUQAhIhCh1DTE9TRV9SRUFTT05fRVhQSVJFRF9BQlNPTFVURRADEhgKFENMT1NFX1JFQVNPTl9SRVZPS0VEEAQSGAoUQ0xPU0VfUkVBU09OX0VWSUNURUQQBRIcChhDTE9TRV9SRUFTT05fVE9LRU5fUkVVU0UQBirVAgoLRXJyb3JSZWFzb24SHAoYRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASHgoaRVJST1JfUkVBU09OX1RPS0VOX1VOS05PV04QARIfChtFUlJPUl9SRUFTT05fU0VTU0lPTl9DTE9TRUQQAhIdChlFUlJPUl9SRUFTT05fRVhQSVJFRF9JRExFEAMSIQodRVJST1JfUkVBU09OX0VYUElSRURfQUJTT0xVVEUQBBIdChlFUlJPUl9SRUFTT05fVE9LRU5fUkVVU0VEEAUSIAocRVJST1JfUkVBU09OX0NMSUVOVF9NSVNNQVRDSBAGEiEKHUVSUk9SX1JFQVNPTl9BRERSRVNTX01JU01BVENIEAcSHgoaRVJST1JfUkVBU09OX1NFU1NJT05fTElNSVQQCBIhCh1FUlJPUl9SRUFTT05fVkVSU0lPTl9NSVNNQVRDSBAJMrMICg9TZXNzaW9uc1NlcnZpY2USUAoLT3BlblNlc3Npb24SHy5zZXNzaW9ucy52MS5PcGVuU2Vzc2lvblJlcXVlc3QaIC5zZXNzaW9ucy52MS5PcGVuU2Vzc2lvblJlc3BvbnNlElwKD1ZhbGlkYXRlU2Vzc2lvbhIjLnNlc3Npb25zLnYxLlZhbGlkYXRlU2Vzc2lvblJlcXVlc3QaJC5zZXNzaW9ucy52MS5WYWxpZGF0ZVNlc3Npb25SZXNwb25zZRJeCg5HZXRTZXNzaW9uQnlJZBIiLnNlc3Npb25zLnYxLkdldFNlc3Npb25CeUlkUmVxdWVzdBojLnNlc3Npb25zLnYxLkdldFNlc3Npb25CeUlkUmVzcG9uc2UiA5ACARJVCgtHZXRTZXNzaW9ucxIfLnNlc3Npb25zLnYxLkdldFNlc3Npb25zUmVxdWVzdBogLnNlc3Npb25zLnYxLkdldFNlc3Npb25zUmVzcG9uc2UiA5ACARJfChBTdG9yZVNlc3Npb25EYXRhEiQuc2Vzc2lvbnMudjEuU3RvcmVTZXNzaW9uRGF0YVJlcXVlc3QaJS5zZXNzaW9ucy52MS5TdG9yZVNlc3Npb25EYXRhUmVzcG9uc2USYgoRVXBkYXRlU2Vzc2lvblVzZXISJS5zZXNzaW9ucy52MS5VcGRhdGVTZXNzaW9uVXNlclJlcXVlc3QaJi5zZXNzaW9ucy52MS5VcGRhdGVTZXNzaW9uVXNlclJlc3BvbnNlElgKDENsb3NlU2Vzc2lvbhIgLnNlc3Npb25zLnYxLkNsb3NlU2Vzc2lvblJlcXVlc3QaIS5zZXNzaW9ucy52MS5DbG9zZVNlc3Npb25SZXNwb25zZSIDkAICEnAKFENsb3NlRXhwaXJlZFNlc3Npb25zEiguc2Vzc2lvbnMudjEuQ2xvc2VFeHBpcmVkU2Vzc2lvbnNSZXF1ZXN0Gikuc2Vzc2lvbnMudjEuQ2xvc2VFeHBpcmVkU2Vzc2lvbnNSZXNwb25zZSIDkAICEmIKEURlbGV0ZVNlc3Npb25CeUlkEiUuc2Vzc2lvbnMudjEuRGVsZXRlU2Vzc2lvbkJ5SWRSZXF1ZXN0GiYuc2Vzc2lvbnMudjEuRGVsZXRlU2Vzc2lvbkJ5SWRSZXNwb25zZRJnChFDbG9zZVVzZXJTZXNzaW9ucxIlLnNlc3Npb25zLnYxLkNsb3NlVXNlclNlc3Npb25zUmVxdWVzdBomLnNlc3Npb25zLnYxLkNsb3NlVXNlclNlc3Npb25zUmVzcG9uc2UiA5ACAhJbCg1DbG9zZVNlc3Npb25zEiEuc2Vzc2lvbnMudjEuQ2xvc2VTZXNzaW9uc1JlcXVlc3QaIi5zZXNzaW9ucy52MS5DbG9zZVNlc3Npb25zUmVzcG9uc2UiA5ACAmIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChpzZXNzaW9ucy92MS9zZXNzaW9ucy5wcm90bxILc2Vzc2lvbnMudjEiNwoLRXJyb3JEZXRhaWwSKAoGcmVhc29uGAEgASgOMhguc2Vzc2lvbnMudjEuRXJyb3JSZWFzb24iygQKB1Nlc3Npb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIRCgl1c2VyX25hbWUYAyABKAkSDgoGYWN0aXZlGAQgASgIEi0KCW9wZW5fdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKY2xvc2VfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMcmVxdWVzdF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdhZGRyZXNzGAggASgJEg4KBmNsaWVudBgJIAEoCRIkCgR1c2VyGAogASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiQKBGRhdGEYCyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDwoHdmVyc2lvbhgMIAEoAxIvCgtleHBpcmVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoMY2xvc2VfcmVhc29uGA4gASgOMhguc2Vzc2lvbnMudjEuQ2xvc2VSZWFzb24SLwoMaWRsZV90aW1lb3V0GA8gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjMKEGFic29sdXRlX3RpbWVvdXQYECABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMbGFzdF9hZGRyZXNzGBEgASgJEhMKC2xhc3RfY2xpZW50GBIgASgJIu0BCg1TZXNzaW9uRmlsdGVyEg8KB3VzZXJfaWQYASABKAkSEwoGYWN0aXZlGAIgASgISACIAQESLQoJZnJvbV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgd0b190aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdhZGRyZXNzGAUgASgJEg4KBmNsaWVudBgGIAEoCRIuCgxjbG9zZV9yZWFzb24YByABKA4yGC5zZXNzaW9ucy52MS5DbG9zZVJlYXNvbkIJCgdfYWN0aXZlIosCChJPcGVuU2Vzc2lvblJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCgl1c2VyX25hbWUYAiABKAkSDwoHYWRkcmVzcxgDIAEoCRIOCgZjbGllbnQYBCABKAkSJAoEdXNlchgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIkCgRkYXRhGAYgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEi8KDGlkbGVfdGltZW91dBgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIzChBhYnNvbHV0ZV90aW1lb3V0GAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uImgKE09wZW5TZXNzaW9uUmVzcG9uc2USJQoHc2Vzc2lvbhgBIAEoCzIULnNlc3Npb25zLnYxLlNlc3Npb24SDQoFdG9rZW4YAiABKAkSGwoTZXZpY3RlZF9zZXNzaW9uX2lkcxgDIAMoCSJeChZWYWxpZGF0ZVNlc3Npb25SZXF1ZXN0Eg0KBXRva2VuGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGY2xpZW50GAMgASgJEhQKDGluY2x1ZGVfZGF0YRgEIAEoCCJTChdWYWxpZGF0ZVNlc3Npb25SZXNwb25zZRIlCgdzZXNzaW9uGAEgASgLMhQuc2Vzc2lvbnMudjEuU2Vzc2lvbhIRCgluZXdfdG9rZW4YAiABKAkiIwoVR2V0U2Vzc2lvbkJ5SWRSZXF1ZXN0EgoKAmlkGAEgASgJIj8KFkdldFNlc3Npb25CeUlkUmVzcG9uc2USJQoHc2Vzc2lvbhgBIAEoCzIULnNlc3Npb25zLnYxLlNlc3Npb24igQEKEkdldFNlc3Npb25zUmVxdWVzdBIqCgZmaWx0ZXIYASABKAsyGi5zZXNzaW9ucy52MS5TZXNzaW9uRmlsdGVyEgwKBHNraXAYAiABKAUSDAoEdGFrZRgDIAEoBRINCgV0b3RhbBgEIAEoCBIUCgxpbmNsdWRlX2RhdGEYBSABKAgiWwoTR2V0U2Vzc2lvbnNSZXNwb25zZRImCghzZXNzaW9ucxgBIAMoCzIULnNlc3Npb25zLnYxLlNlc3Npb24SEgoFdG90YWwYAiABKAVIAIgBAUIICgZfdG90YWwifwoXU3RvcmVTZXNzaW9uRGF0YVJlcXVlc3QSCgoCaWQYASABKAkSJAoEZGF0YRgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIdChBleHBlY3RlZF92ZXJzaW9uGAMgASgDSACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iQQoYU3RvcmVTZXNzaW9uRGF0YVJlc3BvbnNlEiUKB3Nlc3Npb24YASABKAsyFC5zZXNzaW9ucy52MS5TZXNzaW9uIoABChhVcGRhdGVTZXNzaW9uVXNlclJlcXVlc3QSCgoCaWQYASABKAkSJAoEdXNlchgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIdChBleHBlY3RlZF92ZXJzaW9uGAMgASgDSACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iQgoZVXBkYXRlU2Vzc2lvblVzZXJSZXNwb25zZRIlCgdzZXNzaW9uGAEgASgLMhQuc2Vzc2lvbnMudjEuU2Vzc2lvbiIhChNDbG9zZVNlc3Npb25SZXF1ZXN0EgoKAmlkGAEgASgJIj0KFENsb3NlU2Vzc2lvblJlc3BvbnNlEiUKB3Nlc3Npb24YASABKAsyFC5zZXNzaW9ucy52MS5TZXNzaW9uIh0KG0Nsb3NlRXhwaXJlZFNlc3Npb25zUmVxdWVzdCI0ChxDbG9zZUV4cGlyZWRTZXNzaW9uc1Jlc3BvbnNlEhQKDGNsb3NlZF9jb3VudBgBIAEoBSImChhEZWxldGVTZXNzaW9uQnlJZFJlcXVlc3QSCgoCaWQYASABKAkiQgoZRGVsZXRlU2Vzc2lvbkJ5SWRSZXNwb25zZRIlCgdzZXNzaW9uGAEgASgLMhQuc2Vzc2lvbnMudjEuU2Vzc2lvbiJGChhDbG9zZVVzZXJTZXNzaW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIZChFleGNlcHRfc2Vzc2lvbl9pZBgCIAEoCSIxChlDbG9zZVVzZXJTZXNzaW9uc1Jlc3BvbnNlEhQKDGNsb3NlZF9jb3VudBgBIAEoBSJTChRDbG9zZVNlc3Npb25zUmVxdWVzdBIqCgZmaWx0ZXIYASABKAsyGi5zZXNzaW9ucy52MS5TZXNzaW9uRmlsdGVyEg8KB2RyeV9ydW4YAiABKAgiLQoVQ2xvc2VTZXNzaW9uc1Jlc3BvbnNlEhQKDGNsb3NlZF9jb3VudBgBIAEoBSL8AQoMU2Vzc2lvbkV2ZW50Eg4KBmN1cnNvchgBIAEoCRIrCgR0eXBlGAIgASgOMh0uc2Vzc2lvbnMudjEuU2Vzc2lvbkV2ZW50VHlwZRISCgpzZXNzaW9uX2lkGAMgASgJEg8KB3VzZXJfaWQYBCABKAkSDgoGY2xpZW50GAUgASgJEg8KB2FkZHJlc3MYBiABKAkSLgoMY2xvc2VfcmVhc29uGAcgASgOMhguc2Vzc2lvbnMudjEuQ2xvc2VSZWFzb24SKAoEdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdmVyc2lvbhgJIAEoAyKFAQoZV2F0Y2hTZXNzaW9uRXZlbnRzUmVxdWVzdBIUCgxhZnRlcl9jdXJzb3IYASABKAkSEwoLZnJvbV9vbGRlc3QYAiABKAgSDwoHdXNlcl9pZBgDIAEoCRIsCgV0eXBlcxgEIAMoDjIdLnNlc3Npb25zLnYxLlNlc3Npb25FdmVudFR5cGUiVwoaV2F0Y2hTZXNzaW9uRXZlbnRzUmVzcG9uc2USKQoGZXZlbnRzGAEgAygLMhkuc2Vzc2lvbnMudjEuU2Vzc2lvbkV2ZW50Eg4KBmN1cnNvchgCIAEoCSrYAQoLQ2xvc2VSZWFzb24SHAoYQ0xPU0VfUkVBU09OX1VOU1BFQ0lGSUVEEAASFwoTQ0xPU0VfUkVBU09OX0xPR09VVBABEh0KGUNMT1NFX1JFQVNPTl9FWFBJUkVEX0lETEUQAhIhCh1DTE9TRV9SRUFTT05fRVhQSVJFRF9BQlNPTFVURRADEhgKFENMT1NFX1JFQVNPTl9SRVZPS0VEEAQSGAoUQ0xPU0VfUkVBU09OX0VWSUNURUQQBRIcChhDTE9TRV9SRUFTT05fVE9LRU5fUkVVU0UQBiqXAwoLRXJyb3JSZWFzb24SHAoYRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASHgoaRVJST1JfUkVBU09OX1RPS0VOX1VOS05PV04QARIfChtFUlJPUl9SRUFTT05fU0VTU0lPTl9DTE9TRUQQAhIdChlFUlJPUl9SRUFTT05fRVhQSVJFRF9JRExFEAMSIQodRVJST1JfUkVBU09OX0VYUElSRURfQUJTT0xVVEUQBBIdChlFUlJPUl9SRUFTT05fVE9LRU5fUkVVU0VEEAUSIAocRVJST1JfUkVBU09OX0NMSUVOVF9NSVNNQVRDSBAGEiEKHUVSUk9SX1JFQVNPTl9BRERSRVNTX01JU01BVENIEAcSHgoaRVJST1JfUkVBU09OX1NFU1NJT05fTElNSVQQCBIhCh1FUlJPUl9SRUFTT05fVkVSU0lPTl9NSVNNQVRDSBAJEh8KG0VSUk9SX1JFQVNPTl9DVVJTT1JfRVhQSVJFRBAKEh8KG0VSUk9SX1JFQVNPTl9DVVJTT1JfVU5LTk9XThALKoEDChBTZXNzaW9uRXZlbnRUeXBlEiIKHlNFU1NJT05fRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEh0KGVNFU1NJT05fRVZFTlRfVFlQRV9PUEVORUQQARIeChpTRVNTSU9OX0VWRU5UX1RZUEVfUkVORVdFRBACEiIKHlNFU1NJT05fRVZFTlRfVFlQRV9EQVRBX1NUT1JFRBADEiMKH1NFU1NJT05fRVZFTlRfVFlQRV9VU0VSX1VQREFURUQQBBIdChlTRVNTSU9OX0VWRU5UX1RZUEVfQ0xPU0VEEAUSHgoaU0VTU0lPTl9FVkVOVF9UWVBFX0VYUElSRUQQBhIeChpTRVNTSU9OX0VWRU5UX1RZUEVfRVZJQ1RFRBAHEiMKH1NFU1NJT05fRVZFTlRfVFlQRV9UT0tFTl9SRVVTRUQQCBIeChpTRVNTSU9OX0VWRU5UX1RZUEVfREVMRVRFRBAJEh0KGVNFU1NJT05fRVZFTlRfVFlQRV9QVVJHRUQQCjKhCQoPU2Vzc2lvbnNTZXJ2aWNlElAKC09wZW5TZXNzaW9uEh8uc2Vzc2lvbnMudjEuT3BlblNlc3Npb25SZXF1ZXN0GiAuc2Vzc2lvbnMudjEuT3BlblNlc3Npb25SZXNwb25zZRJcCg9WYWxpZGF0ZVNlc3Npb24SIy5zZXNzaW9ucy52MS5WYWxpZGF0ZVNlc3Npb25SZXF1ZXN0GiQuc2Vzc2lvbnMudjEuVmFsaWRhdGVTZXNzaW9uUmVzcG9uc2USXgoOR2V0U2Vzc2lvbkJ5SWQSIi5zZXNzaW9ucy52MS5HZXRTZXNzaW9uQnlJZFJlcXVlc3QaIy5zZXNzaW9ucy52MS5HZXRTZXNzaW9uQnlJZFJlc3BvbnNlIgOQAgESVQoLR2V0U2Vzc2lvbnMSHy5zZXNzaW9ucy52MS5HZXRTZXNzaW9uc1JlcXVlc3QaIC5zZXNzaW9ucy52MS5HZXRTZXNzaW9uc1Jlc3BvbnNlIgOQAgESXwoQU3RvcmVTZXNzaW9uRGF0YRIkLnNlc3Npb25zLnYxLlN0b3JlU2Vzc2lvbkRhdGFSZXF1ZXN0GiUuc2Vzc2lvbnMudjEuU3RvcmVTZXNzaW9uRGF0YVJlc3BvbnNlEmIKEVVwZGF0ZVNlc3Npb25Vc2VyEiUuc2Vzc2lvbnMudjEuVXBkYXRlU2Vzc2lvblVzZXJSZXF1ZXN0GiYuc2Vzc2lvbnMudjEuVXBkYXRlU2Vzc2lvblVzZXJSZXNwb25zZRJYCgxDbG9zZVNlc3Npb24SIC5zZXNzaW9ucy52MS5DbG9zZVNlc3Npb25SZXF1ZXN0GiEuc2Vzc2lvbnMudjEuQ2xvc2VTZXNzaW9uUmVzcG9uc2UiA5ACAhJwChRDbG9zZUV4cGlyZWRTZXNzaW9ucxIoLnNlc3Npb25zLnYxLkNsb3NlRXhwaXJlZFNlc3Npb25zUmVxdWVzdBopLnNlc3Npb25zLnYxLkNsb3NlRXhwaXJlZFNlc3Npb25zUmVzcG9uc2UiA5ACAhJiChFEZWxldGVTZXNzaW9uQnlJZBIlLnNlc3Npb25zLnYxLkRlbGV0ZVNlc3Npb25CeUlkUmVxdWVzdBomLnNlc3Npb25zLnYxLkRlbGV0ZVNlc3Npb25CeUlkUmVzcG9uc2USZwoRQ2xvc2VVc2VyU2Vzc2lvbnMSJS5zZXNzaW9ucy52MS5DbG9zZVVzZXJTZXNzaW9uc1JlcXVlc3QaJi5zZXNzaW9ucy52MS5DbG9zZVVzZXJTZXNzaW9uc1Jlc3BvbnNlIgOQAgISWwoNQ2xvc2VTZXNzaW9ucxIhLnNlc3Npb25zLnYxLkNsb3NlU2Vzc2lvbnNSZXF1ZXN0GiIuc2Vzc2lvbnMudjEuQ2xvc2VTZXNzaW9uc1Jlc3BvbnNlIgOQAgISbAoSV2F0Y2hTZXNzaW9uRXZlbnRzEiYuc2Vzc2lvbnMudjEuV2F0Y2hTZXNzaW9uRXZlbnRzUmVxdWVzdBonLnNlc3Npb25zLnYxLldhdGNoU2Vzc2lvbkV2ZW50c1Jlc3BvbnNlIgOQAgEwAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Attached to an error's status details, so callers can switch on the reason
@@ -812,6 +812,148 @@ export const CloseSessionsResponseSchema: GenMessage<CloseSessionsResponse> = /*
   messageDesc(file_sessions_v1_sessions, 24);
 
 /**
+ * One change to a session. It never carries the token or the session's user
+ * record or data: read the session for those.
+ *
+ * @generated from message sessions.v1.SessionEvent
+ */
+export type SessionEvent = Message<"sessions.v1.SessionEvent"> & {
+  /**
+   * Position of this event in the event log: pass it as after_cursor to
+   * resume after it. Opaque; compare cursors only for equality.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * @generated from field: sessions.v1.SessionEventType type = 2;
+   */
+  type: SessionEventType;
+
+  /**
+   * @generated from field: string session_id = 3;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: string user_id = 4;
+   */
+  userId: string;
+
+  /**
+   * Client and address of the session, as given when it was opened.
+   *
+   * @generated from field: string client = 5;
+   */
+  client: string;
+
+  /**
+   * @generated from field: string address = 6;
+   */
+  address: string;
+
+  /**
+   * For closing events (CLOSED, EXPIRED, EVICTED, TOKEN_REUSED): why.
+   *
+   * @generated from field: sessions.v1.CloseReason close_reason = 7;
+   */
+  closeReason: CloseReason;
+
+  /**
+   * When the change happened, by the clock of the server that made it.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 8;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * The session's version after the change (before it, for DELETED and
+   * PURGED).
+   *
+   * @generated from field: int64 version = 9;
+   */
+  version: bigint;
+};
+
+/**
+ * Describes the message sessions.v1.SessionEvent.
+ * Use `create(SessionEventSchema)` to create a new message.
+ */
+export const SessionEventSchema: GenMessage<SessionEvent> = /*@__PURE__*/
+  messageDesc(file_sessions_v1_sessions, 25);
+
+/**
+ * @generated from message sessions.v1.WatchSessionEventsRequest
+ */
+export type WatchSessionEventsRequest = Message<"sessions.v1.WatchSessionEventsRequest"> & {
+  /**
+   * Start after this event (a cursor from an earlier event or response).
+   * Empty: start with the events that commit from now on, or with the oldest
+   * retained one if from_oldest is set.
+   *
+   * @generated from field: string after_cursor = 1;
+   */
+  afterCursor: string;
+
+  /**
+   * With an empty after_cursor: send every retained event first.
+   *
+   * @generated from field: bool from_oldest = 2;
+   */
+  fromOldest: boolean;
+
+  /**
+   * Only events of this user's sessions.
+   *
+   * @generated from field: string user_id = 3;
+   */
+  userId: string;
+
+  /**
+   * Only events of these types; empty means all.
+   *
+   * @generated from field: repeated sessions.v1.SessionEventType types = 4;
+   */
+  types: SessionEventType[];
+};
+
+/**
+ * Describes the message sessions.v1.WatchSessionEventsRequest.
+ * Use `create(WatchSessionEventsRequestSchema)` to create a new message.
+ */
+export const WatchSessionEventsRequestSchema: GenMessage<WatchSessionEventsRequest> = /*@__PURE__*/
+  messageDesc(file_sessions_v1_sessions, 26);
+
+/**
+ * @generated from message sessions.v1.WatchSessionEventsResponse
+ */
+export type WatchSessionEventsResponse = Message<"sessions.v1.WatchSessionEventsResponse"> & {
+  /**
+   * Events in commit order; may be empty (a heartbeat).
+   *
+   * @generated from field: repeated sessions.v1.SessionEvent events = 1;
+   */
+  events: SessionEvent[];
+
+  /**
+   * How far the stream has read the log, including events the filter
+   * skipped: resume after this cursor. Equal to the last event's cursor when
+   * the filter skipped nothing after it.
+   *
+   * @generated from field: string cursor = 2;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message sessions.v1.WatchSessionEventsResponse.
+ * Use `create(WatchSessionEventsResponseSchema)` to create a new message.
+ */
+export const WatchSessionEventsResponseSchema: GenMessage<WatchSessionEventsResponse> = /*@__PURE__*/
+  messageDesc(file_sessions_v1_sessions, 27);
+
+/**
  * Why a session was closed.
  *
  * @generated from enum sessions.v1.CloseReason
@@ -949,6 +1091,22 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_VERSION_MISMATCH = 9;
    */
   VERSION_MISMATCH = 9,
+
+  /**
+   * WatchSessionEvents: events after the cursor have been removed by the
+   * event retention; the cursor cannot be resumed from.
+   *
+   * @generated from enum value: ERROR_REASON_CURSOR_EXPIRED = 10;
+   */
+  CURSOR_EXPIRED = 10,
+
+  /**
+   * WatchSessionEvents: the cursor does not belong to this server's event log
+   * (another or a restored database).
+   *
+   * @generated from enum value: ERROR_REASON_CURSOR_UNKNOWN = 11;
+   */
+  CURSOR_UNKNOWN = 11,
 }
 
 /**
@@ -956,6 +1114,96 @@ export enum ErrorReason {
  */
 export const ErrorReasonSchema: GenEnum<ErrorReason> = /*@__PURE__*/
   enumDesc(file_sessions_v1_sessions, 1);
+
+/**
+ * What happened to a session.
+ *
+ * @generated from enum sessions.v1.SessionEventType
+ */
+export enum SessionEventType {
+  /**
+   * @generated from enum value: SESSION_EVENT_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * OpenSession opened it.
+   *
+   * @generated from enum value: SESSION_EVENT_TYPE_OPENED = 1;
+   */
+  OPENED = 1,
+
+  /**
+   * ValidateSession renewed its token (version unchanged).
+   *
+   * @generated from enum value: SESSION_EVENT_TYPE_RENEWED = 2;
+   */
+  RENEWED = 2,
+
+  /**
+   * StoreSessionData replaced its data.
+   *
+   * @generated from enum value: SESSION_EVENT_TYPE_DATA_STORED = 3;
+   */
+  DATA_STORED = 3,
+
+  /**
+   * UpdateSessionUser replaced its user record.
+   *
+   * @generated from enum value: SESSION_EVENT_TYPE_USER_UPDATED = 4;
+   */
+  USER_UPDATED = 4,
+
+  /**
+   * Closed by a caller: close_reason is LOGOUT or REVOKED.
+   *
+   * @generated from enum value: SESSION_EVENT_TYPE_CLOSED = 5;
+   */
+  CLOSED = 5,
+
+  /**
+   * Closed because it expired: close_reason is EXPIRED_IDLE or
+   * EXPIRED_ABSOLUTE. Written when the server noticed (sweeper, validation,
+   * or a write), which may be after expire_time.
+   *
+   * @generated from enum value: SESSION_EVENT_TYPE_EXPIRED = 6;
+   */
+  EXPIRED = 6,
+
+  /**
+   * Closed to make room for a newer session of the same user.
+   *
+   * @generated from enum value: SESSION_EVENT_TYPE_EVICTED = 7;
+   */
+  EVICTED = 7,
+
+  /**
+   * Closed because a renewed-away token was reused (close_reason TOKEN_REUSE).
+   *
+   * @generated from enum value: SESSION_EVENT_TYPE_TOKEN_REUSED = 8;
+   */
+  TOKEN_REUSED = 8,
+
+  /**
+   * DeleteSessionById removed it.
+   *
+   * @generated from enum value: SESSION_EVENT_TYPE_DELETED = 9;
+   */
+  DELETED = 9,
+
+  /**
+   * The sweeper removed it, closed for longer than the session retention.
+   *
+   * @generated from enum value: SESSION_EVENT_TYPE_PURGED = 10;
+   */
+  PURGED = 10,
+}
+
+/**
+ * Describes the enum sessions.v1.SessionEventType.
+ */
+export const SessionEventTypeSchema: GenEnum<SessionEventType> = /*@__PURE__*/
+  enumDesc(file_sessions_v1_sessions, 2);
 
 /**
  * SessionsService opens and closes user sessions, keeps per-session data and a
@@ -1093,6 +1341,25 @@ export const SessionsService: GenService<{
     methodKind: "unary";
     input: typeof CloseSessionsRequestSchema;
     output: typeof CloseSessionsResponseSchema;
+  },
+  /**
+   * Streams every change to sessions as events, in commit order: first the
+   * retained events after the request's starting point, then each new one as
+   * it commits, from this server or any other sharing its database. Events
+   * are written in the same transaction as the change they describe, so a
+   * client that resumes with the last cursor it received misses nothing and
+   * sees nothing twice. OUT_OF_RANGE (reason CURSOR_EXPIRED or CURSOR_UNKNOWN)
+   * means the cursor can no longer be resumed from: resynchronise (e.g. with
+   * GetSessions) and watch again from the live tail. The stream ends with
+   * UNAVAILABLE when the server shuts down, and RESOURCE_EXHAUSTED when it
+   * already serves as many streams as it allows; resume from the last cursor.
+   *
+   * @generated from rpc sessions.v1.SessionsService.WatchSessionEvents
+   */
+  watchSessionEvents: {
+    methodKind: "server_streaming";
+    input: typeof WatchSessionEventsRequestSchema;
+    output: typeof WatchSessionEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sessions_v1_sessions, 0);

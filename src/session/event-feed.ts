@@ -1,0 +1,187 @@
+import {
+  cursorExpired,
+  cursorUnknown,
+  invalidArgument,
+  shuttingDown,
+  tooManyEventStreams,
+} from "./errors.js";
+import {
+  formatCursor,
+  parseCursor,
+  SESSION_EVENT_TYPES,
+  type SessionEvent,
+  type SessionEventFilter,
+  type SessionEventType,
+} from "./session-events.js";
+import type { SessionStore } from "./session-store.js";
+import { checkText } from "./validate.js";
+
+export interface EventFeedOptions {
+  readonly store: SessionStore;
+  /** Most events one read (and one batch sent) holds. */
+  readonly batchSize: number;
+  /** A stream that sent nothing for this long sends an empty batch with its cursor (ms). */
+  readonly heartbeatMs: number;
+  /** Most streams served at once; more are refused with RESOURCE_EXHAUSTED. */
+  readonly maxStreams: number;
+}
+
+/** A watch request as the caller sent it. */
+export interface WatchEventsInput {
+  /** Resume after this cursor; "" to start at the live tail (or the oldest event). */
+  readonly afterCursor: string;
+  readonly fromOldest: boolean;
+  /** "" for every user. */
+  readonly userId: string;
+  /** Empty for every type. */
+  readonly types: readonly SessionEventType[];
+}
+
+/** What a stream sends: events with their cursors, and how far it has read. */
+export interface EventBatch {
+  readonly events: readonly { readonly event: SessionEvent; readonly cursor: string }[];
+  /** Resume after this, even if the filter skipped every event up to it. */
+  readonly cursor: string;
+}
+
+export interface EventFeed {
+  /**
+   * The events after the input's starting point, then each new one as it
+   * commits, until `signal` aborts or the feed closes (UNAVAILABLE). The
+   * first batch comes at once, even if empty, so the caller holds a cursor
+   * to resume from before any event arrives. It reads from the store only as
+   * fast as the caller consumes, so a slow caller costs one batch of memory.
+   */
+  watch(input: WatchEventsInput, signal: AbortSignal): AsyncGenerator<EventBatch>;
+  /** How many streams are being served. */
+  readonly streams: number;
+  /** Ends every stream with UNAVAILABLE and refuses new ones. */
+  close(): void;
+}
+
+interface Waiter {
+  readonly wake: () => void;
+  readonly fail: (error: unknown) => void;
+}
+
+/**
+ * Serves the event log to watchers. Every stream reads the store from its own
+ * position, so what it sends is exactly the committed log in order, whichever
+ * process wrote it; the store tells the feed when there may be more to read.
+ */
+export function createEventFeed(options: EventFeedOptions): EventFeed {
+  const { store, batchSize, heartbeatMs, maxStreams } = options;
+  let streams = 0;
+  let closed = false;
+  /** Grows with every commit notice; a stream sleeps until it changes. */
+  let generation = 0;
+  const waiters = new Set<Waiter>();
+  let unsubscribe: (() => void) | undefined;
+  const onCommit = () => {
+    generation++;
+    for (const waiter of waiters) waiter.wake();
+  };
+
+  /** Resolves once a commit has been noticed after `seen`, or false after `timeoutMs`. */
+  const nextCommit = (seen: number, signal: AbortSignal, timeoutMs: number) =>
+    new Promise<boolean>((resolve, reject) => {
+      if (generation !== seen) return resolve(true);
+      if (closed) return reject(shuttingDown());
+      if (signal.aborted) return reject(signal.reason);
+      const finish = () => {
+        waiters.delete(waiter);
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+      };
+      const waiter: Waiter = {
+        wake: () => {
+          finish();
+          resolve(true);
+        },
+        fail: (error) => {
+          finish();
+          reject(error);
+        },
+      };
+      const onAbort = () => waiter.fail(signal.reason);
+      const timer = setTimeout(() => {
+        finish();
+        resolve(false);
+      }, timeoutMs);
+      waiters.add(waiter);
+      signal.addEventListener("abort", onAbort);
+    });
+
+  async function* watch(input: WatchEventsInput, signal: AbortSignal): AsyncGenerator<EventBatch> {
+    const filter = toFilter(input);
+    const after = input.afterCursor === "" ? undefined : parseCursor(input.afterCursor);
+    if (input.afterCursor !== "" && after === undefined) {
+      throw invalidArgument("after_cursor", "is not a cursor from this service's events");
+    }
+    if (after !== undefined && input.fromOldest) {
+      throw invalidArgument("from_oldest", "must not be set with after_cursor");
+    }
+    if (closed) throw shuttingDown();
+    if (streams >= maxStreams) throw tooManyEventStreams(maxStreams);
+    streams++;
+    // Subscribe before reading the log, so no commit falls between the two.
+    if (streams === 1) unsubscribe = store.onEvents(onCommit);
+    try {
+      const log = await store.eventLog();
+      if (after !== undefined && after.logId !== log.logId) throw cursorUnknown();
+      let position = after?.seq ?? (input.fromOldest ? log.purgedThrough : log.head);
+      const cursor = (seq: number) => formatCursor({ logId: log.logId, seq });
+      let lastSent: number | undefined;
+      for (;;) {
+        if (closed) throw shuttingDown();
+        signal.throwIfAborted();
+        const seen = generation;
+        const read = await store.readEvents(position, filter, batchSize);
+        if (read.status === "expired") throw cursorExpired();
+        if (read.status === "ahead") throw cursorUnknown();
+        position = read.through;
+        if (read.events.length > 0 || lastSent === undefined) {
+          yield {
+            events: read.events.map((event) => ({ event, cursor: cursor(event.seq) })),
+            cursor: cursor(position),
+          };
+          lastSent = performance.now();
+        }
+        if (read.more) continue;
+        const quiet = performance.now() - lastSent;
+        if (!(await nextCommit(seen, signal, Math.max(0, heartbeatMs - quiet)))) {
+          yield { events: [], cursor: cursor(position) };
+          lastSent = performance.now();
+        }
+      }
+    } finally {
+      streams--;
+      if (streams === 0) {
+        unsubscribe?.();
+        unsubscribe = undefined;
+      }
+    }
+  }
+
+  return {
+    watch,
+    get streams() {
+      return streams;
+    },
+    close() {
+      closed = true;
+      for (const waiter of waiters) waiter.fail(shuttingDown());
+    },
+  };
+}
+
+function toFilter(input: WatchEventsInput): SessionEventFilter {
+  checkText("user_id", input.userId);
+  for (const type of input.types) {
+    if (!SESSION_EVENT_TYPES.includes(type)) throw invalidArgument("types", `has no event type ${JSON.stringify(type)}`);
+  }
+  return {
+    ...(input.userId !== "" && { userId: input.userId }),
+    ...(input.types.length > 0 && { types: [...new Set(input.types)] }),
+  };
+}

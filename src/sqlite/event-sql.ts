@@ -1,0 +1,72 @@
+import type { CloseReason } from "../session/session.js";
+import type { SessionEvent, SessionEventFilter, SessionEventType } from "../session/session-events.js";
+
+/** A row of the session_events table. */
+export interface EventRow {
+  seq: number;
+  type: string;
+  session_id: string;
+  user_id: string;
+  client: string;
+  address: string;
+  close_reason: string | null;
+  time: number;
+  version: number;
+}
+
+const EVENT_COLUMNS = "seq, type, session_id, user_id, client, address, close_reason, time, version";
+
+export const APPEND_EVENT_SQL = `INSERT INTO session_events
+  (type, session_id, user_id, client, address, close_reason, time, version)
+  VALUES (@type, @sessionId, @userId, @client, @address, @closeReason, @time, @version)`;
+
+/** The log's id and how far retention has removed it. */
+export const EVENT_LOG_SQL = "SELECT log_id, purged_through FROM event_log WHERE id = 1";
+
+/**
+ * The newest seq ever assigned. AUTOINCREMENT keeps it in sqlite_sequence and
+ * never reuses a seq, even once the events are purged; a rolled-back insert
+ * rolls its seq back too, so committed seqs have no gaps.
+ */
+export const HEAD_SQL = "SELECT seq FROM sqlite_sequence WHERE name = 'session_events'";
+
+/**
+ * Up to @limit events in (@after, @head] matching a filter. Only the shape of
+ * the filter changes the text, so at most four statements are prepared; the
+ * types travel as one ",a,b," list.
+ */
+export function readEventsSql(filter: SessionEventFilter): string {
+  return `SELECT ${EVENT_COLUMNS} FROM session_events
+    WHERE seq > @after AND seq <= @head
+    ${filter.userId !== undefined ? "AND user_id = @userId" : ""}
+    ${filter.types !== undefined && filter.types.length > 0 ? "AND instr(@types, ',' || type || ',') > 0" : ""}
+    ORDER BY seq LIMIT @limit`;
+}
+
+export function readEventsParams(filter: SessionEventFilter): Record<string, string> {
+  return {
+    ...(filter.userId !== undefined && { userId: filter.userId }),
+    ...(filter.types !== undefined && filter.types.length > 0 && { types: `,${filter.types.join(",")},` }),
+  };
+}
+
+/** The oldest events, for retention to remove a prefix of them. */
+export const OLDEST_EVENTS_SQL = "SELECT seq, time FROM session_events ORDER BY seq LIMIT @limit";
+
+export const PURGE_EVENTS_SQL = "DELETE FROM session_events WHERE seq <= @upTo";
+
+export const SET_PURGED_THROUGH_SQL = "UPDATE event_log SET purged_through = @upTo WHERE id = 1";
+
+export function rowToEvent(row: EventRow): SessionEvent {
+  return {
+    seq: row.seq,
+    type: row.type as SessionEventType,
+    sessionId: row.session_id,
+    userId: row.user_id,
+    client: row.client,
+    address: row.address,
+    closeReason: row.close_reason as CloseReason | null,
+    time: row.time,
+    version: row.version,
+  };
+}
