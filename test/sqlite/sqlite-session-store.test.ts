@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { migrate, SCHEMA_VERSION } from "../../src/sqlite/migrations.js";
+import { readEventsSql } from "../../src/sqlite/event-sql.js";
 import { CLOSE_EXPIRED_SQL, listSql } from "../../src/sqlite/session-sql.js";
 import { createSqliteSessionStore } from "../../src/sqlite/sqlite-session-store.js";
 import { describeStoreContract, sessionRecord } from "../support/store-contract.js";
@@ -122,5 +123,42 @@ describe("SQLite session store on a file", () => {
       /USING INDEX sessions_active_by_expire_time/,
     );
     db.close();
+  });
+
+  it.each([
+    ["every event", {}, /SEARCH session_events USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/],
+    ["one user's events", { userId: "a" }, /SEARCH session_events USING INDEX session_events_by_user \(user_id=\? AND seq>\? AND seq<\?\)/],
+    ["events of some types", { types: ["closed" as const] }, /SEARCH session_events USING INTEGER PRIMARY KEY/],
+  ])("reads %s by range, in seq order without sorting", async (_name, filter, plan) => {
+    const path = newDbPath();
+    await createSqliteSessionStore({ path }).dispose();
+    const db = new Database(path, { readonly: true });
+    const explained = explain(db, readEventsSql(filter), { after: 0, head: 10, limit: 10, userId: "a", types: ",closed," });
+    expect(explained).toMatch(plan);
+    expect(explained).not.toMatch(/TEMP B-TREE/);
+    db.close();
+  });
+
+  it("gives each database its own event log id, and starts it empty when migrating", async () => {
+    const [first, second] = [newDbPath(), newDbPath()].map((path) => createSqliteSessionStore({ path }));
+    const [a, b] = [await first!.eventLog(), await second!.eventLog()];
+    expect(a).toMatchObject({ head: 0, purgedThrough: 0 });
+    expect(a.logId).not.toBe(b.logId);
+    await Promise.all([first!.dispose(), second!.dispose()]);
+  });
+
+  it("tells a listener of another connection's events within the poll interval", async () => {
+    const path = newDbPath();
+    const watcher = createSqliteSessionStore({ path, eventPollIntervalMs: 10 });
+    const writer = createSqliteSessionStore({ path });
+    let told = 0;
+    const stop = watcher.onEvents(() => told++);
+    const session = sessionRecord();
+    await writer.insert(session, Buffer.alloc(32), { limits: [], policy: "deny" }, session.openTime);
+    await expect.poll(() => told, { timeout: 2000, interval: 5 }).toBeGreaterThan(0);
+    const read = await watcher.readEvents(0, {}, 10);
+    expect(read.status === "ok" && read.events.map((e) => [e.type, e.sessionId])).toEqual([["opened", session.id]]);
+    stop();
+    await Promise.all([watcher.dispose(), writer.dispose()]);
   });
 });

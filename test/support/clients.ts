@@ -23,6 +23,7 @@ import {
   CloseReasonSchema,
   ErrorDetailSchema,
   ErrorReasonSchema,
+  SessionEventTypeSchema,
   SessionsService,
 } from "../../gen/sessions/v1/sessions_pb.js";
 
@@ -73,6 +74,35 @@ export interface TestResponse {
   evictedSessionIds?: string[];
 }
 
+/** A session event as every client reports it: enums by proto name, times in ms. */
+export interface TestEvent {
+  cursor: string;
+  /** e.g. "SESSION_EVENT_TYPE_OPENED". */
+  type: string;
+  sessionId: string;
+  userId: string;
+  client: string;
+  address: string;
+  /** Absent when unspecified. */
+  closeReason?: string;
+  time: number;
+  version: number;
+}
+
+/** One message of a WatchSessionEvents stream. */
+export interface TestEventBatch {
+  events: TestEvent[];
+  cursor: string;
+}
+
+/** A WatchSessionEvents request: types by proto name. */
+export interface TestWatchRequest {
+  afterCursor?: string;
+  fromOldest?: boolean;
+  userId?: string;
+  types?: string[];
+}
+
 /** A failed call: the status code (gRPC numbering), message and ErrorDetail reason. */
 export class RpcError extends Error {
   constructor(
@@ -92,6 +122,8 @@ const enumName = (schema: typeof CloseReasonSchema | typeof ErrorReasonSchema, v
 export interface TestClient {
   readonly name: string;
   call(method: MethodName, request?: TestRequest): Promise<TestResponse>;
+  /** WatchSessionEvents until `signal` aborts (the iteration then just ends) or the server ends it (RpcError). */
+  watch(request: TestWatchRequest, signal: AbortSignal): AsyncIterable<TestEventBatch>;
   close(): void;
 }
 
@@ -134,6 +166,23 @@ export function grpcJsClient(port: number, headers: Record<string, string> = {})
         });
       });
     },
+    async *watch(request, signal) {
+      const open = (client as unknown as Record<string, (req: unknown, metadata: grpc.Metadata) => grpc.ClientReadableStream<unknown>>)
+        .WatchSessionEvents!;
+      const call = open.call(client, request, metadata);
+      const cancel = () => call.cancel();
+      signal.addEventListener("abort", cancel);
+      try {
+        for await (const message of call) yield fromPbjsBatch(message as Record<string, any>);
+      } catch (error) {
+        if (signal.aborted) return;
+        const err = error as grpc.ServiceError;
+        throw new RpcError(err.code, err.details, reasonFromTrailer(err.metadata));
+      } finally {
+        signal.removeEventListener("abort", cancel);
+        call.cancel();
+      }
+    },
     close: () => client.close(),
   };
 }
@@ -150,6 +199,33 @@ export function connectClient(name: string, transport: Transport): TestClient {
         const response = await methods[method]?.(create(desc.input, toEsRequest(request) as never));
         return normalize(method, response as Record<string, unknown>, fromEsSession);
       } catch (error) {
+        const connectError = ConnectError.from(error);
+        const [detail] = connectError.findDetails(ErrorDetailSchema);
+        const reason = detail === undefined ? undefined : enumName(ErrorReasonSchema, detail.reason);
+        throw new RpcError(connectError.code, connectError.rawMessage, reason);
+      }
+    },
+    async *watch(request, signal) {
+      const types = (request.types ?? []).map((name) => SessionEventTypeSchema.values.find((v) => v.name === name)?.number ?? 999);
+      try {
+        for await (const batch of client.watchSessionEvents({ ...request, types }, { signal })) {
+          yield {
+            cursor: batch.cursor,
+            events: batch.events.map((event) => ({
+              cursor: event.cursor,
+              type: SessionEventTypeSchema.values.find((v) => v.number === event.type)!.name,
+              sessionId: event.sessionId,
+              userId: event.userId,
+              client: event.client,
+              address: event.address,
+              ...(event.closeReason !== 0 && { closeReason: enumName(CloseReasonSchema, event.closeReason)! }),
+              time: timestampMs(event.time!),
+              version: Number(event.version),
+            })),
+          };
+        }
+      } catch (error) {
+        if (signal.aborted) return;
         const connectError = ConnectError.from(error);
         const [detail] = connectError.findDetails(ErrorDetailSchema);
         const reason = detail === undefined ? undefined : enumName(ErrorReasonSchema, detail.reason);
@@ -294,6 +370,25 @@ function toPbjsRequest(request: TestRequest): Record<string, unknown> {
     out.filter = filter;
   }
   return out;
+}
+
+function fromPbjsBatch(batch: Record<string, any>): TestEventBatch {
+  const time = (ts: { seconds: string; nanos?: number }) =>
+    Number(ts.seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1_000_000);
+  return {
+    cursor: batch.cursor ?? "",
+    events: ((batch.events ?? []) as Record<string, any>[]).map((e) => ({
+      cursor: e.cursor ?? "",
+      type: e.type ?? "SESSION_EVENT_TYPE_UNSPECIFIED",
+      sessionId: e.sessionId ?? "",
+      userId: e.userId ?? "",
+      client: e.client ?? "",
+      address: e.address ?? "",
+      ...(e.closeReason && e.closeReason !== "CLOSE_REASON_UNSPECIFIED" && { closeReason: e.closeReason as string }),
+      time: time(e.time),
+      version: Number(e.version ?? 0),
+    })),
+  };
 }
 
 function fromPbjsSession(s: Record<string, any>): TestSession {

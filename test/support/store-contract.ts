@@ -392,5 +392,162 @@ export function describeStoreContract(name: string, createStore: () => SessionSt
         expect(await store.list(query())).not.toHaveProperty("total");
       });
     });
+
+    describe("event log", () => {
+      /** Every event in the log, as type:sessionId:version[:reason]. */
+      const log = async () => {
+        const read = await store.readEvents(0, {}, 10_000);
+        if (read.status !== "ok") throw new Error(read.status);
+        return read.events.map((e) => [e.type, e.sessionId, e.version, ...(e.closeReason ? [e.closeReason] : [])].join(":"));
+      };
+
+      it("appends one event per change, in order, and none for activity or refusals", async () => {
+        const a = await add(sessionRecord({ userId: "a" }));
+        const b = await add(sessionRecord({ userId: "a", openTime: T + 1, requestTime: T + 1 }));
+        await store.update(a.id, { data: { x: 1 } }, T + 2);
+        await store.update(a.id, { user: { n: 1 } }, T + 3);
+        await store.update(a.id, { data: 2 }, T + 4, 1); // wrong version: nothing
+        await store.touch(a.id, T + 5, { address: "x", client: "y" });
+        const current = (await store.getForValidation(b.id, false))!.credentials.tokenHash!;
+        await store.rotateToken(b.id, { currentHash: current, nextHash: hash(), now: T + 6, previousValidUntil: T + 7 }, { address: "", client: "" });
+        await store.rotateToken(b.id, { currentHash: current, nextHash: hash(), now: T + 6, previousValidUntil: T + 7 }, { address: "", client: "" }); // lost CAS: nothing
+        await store.close(a.id, T + 8, "logout");
+        await store.close(a.id, T + 9, "revoked"); // already closed: nothing
+        await store.delete(b.id, T + 10);
+        expect(await log()).toEqual([
+          `opened:${a.id}:1`,
+          `opened:${b.id}:1`,
+          `data_stored:${a.id}:2`,
+          `user_updated:${a.id}:3`,
+          `renewed:${b.id}:1`,
+          `closed:${a.id}:4:logout`,
+          `deleted:${b.id}:1`,
+        ]);
+      });
+
+      it("carries who and when, never the token or content", async () => {
+        const a = await add(sessionRecord({ userId: "who", client: "ios", address: "10.1.1.1" }));
+        await store.update(a.id, { data: { secret: "payload" } }, T + 5);
+        const read = await store.readEvents(0, {}, 10);
+        expect(read.status === "ok" && read.events[1]).toEqual({
+          seq: 2,
+          type: "data_stored",
+          sessionId: a.id,
+          userId: "who",
+          client: "ios",
+          address: "10.1.1.1",
+          closeReason: null,
+          time: T + 5,
+          version: 2,
+        });
+      });
+
+      it("writes the closing event each way a session closes, by its reason", async () => {
+        const limits: InsertLimits = { limits: [{ max: 1 }], policy: "evict_oldest" };
+        const old = await add(sessionRecord({ userId: "e" }));
+        const newer = sessionRecord({ userId: "e", openTime: T + 1, requestTime: T + 1 });
+        await store.insert(newer, hash(), limits, T + 1);
+        const idle = await add(sessionRecord({ userId: "i", idleTimeoutMs: 10 }));
+        await store.closeExpired(T + 20, 10);
+        const stale = await add(sessionRecord({ userId: "s", idleTimeoutMs: 10 }));
+        await store.update(stale.id, { data: 1 }, T + 30); // expired: closed instead
+        const reused = await add(sessionRecord({ userId: "r" }));
+        await store.close(reused.id, T + 40, "token_reuse");
+        const revoked = await add(sessionRecord({ userId: "v" }));
+        await store.closeMatching({ userId: "v" }, "revoked", T + 50, 10);
+        expect(await log()).toEqual([
+          `opened:${old.id}:1`,
+          `evicted:${old.id}:2:evicted`,
+          `opened:${newer.id}:1`,
+          `opened:${idle.id}:1`,
+          `expired:${idle.id}:2:expired_idle`,
+          `opened:${stale.id}:1`,
+          `expired:${stale.id}:2:expired_idle`,
+          `opened:${reused.id}:1`,
+          `token_reused:${reused.id}:2:token_reuse`,
+          `opened:${revoked.id}:1`,
+          `closed:${revoked.id}:2:revoked`,
+        ]);
+      });
+
+      it("writes no event when a change is refused", async () => {
+        await add(sessionRecord({ userId: "d" }));
+        const before = await log();
+        const denied = await store.insert(sessionRecord({ userId: "d" }), hash(), { limits: [{ max: 1 }], policy: "deny" }, T);
+        expect(denied.status).toBe("limit_reached");
+        const duplicate = sessionRecord({ userId: "d" });
+        await add(duplicate);
+        const after = await log();
+        await expect(store.insert(duplicate, hash(), NO_LIMITS, T)).rejects.toThrow();
+        expect(await store.update("0".repeat(32), { data: 1 }, T)).toEqual({ status: "not_found" });
+        expect(await log()).toEqual(after);
+        expect(after).toEqual([...before, `opened:${duplicate.id}:1`]);
+      });
+
+      it("writes a purged event for each session retention removes", async () => {
+        const a = await add(sessionRecord());
+        await store.close(a.id, T + 1, "logout");
+        expect(await store.purgeClosed(T + 2, 10, T + 100)).toBe(1);
+        const read = await store.readEvents(2, {}, 10);
+        expect(read.status === "ok" && read.events.map((e) => [e.type, e.sessionId, e.time])).toEqual([["purged", a.id, T + 100]]);
+      });
+
+      it("reads after a position, by user and type, and says how far it read", async () => {
+        const a = await add(sessionRecord({ userId: "a" }));
+        const b = await add(sessionRecord({ userId: "b" }));
+        await store.close(a.id, T + 1, "logout");
+        await store.close(b.id, T + 1, "logout");
+        const position = await store.eventLog();
+        expect(position).toMatchObject({ head: 4, purgedThrough: 0 });
+        expect(position.logId).toMatch(/^[0-9a-f]{16}$/);
+        const read = (after: number, filter: Parameters<SessionStore["readEvents"]>[1], limit = 10) =>
+          store.readEvents(after, filter, limit);
+        const seqs = async (...args: Parameters<typeof read>) => {
+          const result = await read(...args);
+          if (result.status !== "ok") return result.status;
+          return { seqs: result.events.map((e) => e.seq), through: result.through, more: result.more };
+        };
+        expect(await seqs(0, {})).toEqual({ seqs: [1, 2, 3, 4], through: 4, more: false });
+        expect(await seqs(1, {}, 2)).toEqual({ seqs: [2, 3], through: 3, more: true });
+        expect(await seqs(0, { userId: "b" })).toEqual({ seqs: [2, 4], through: 4, more: false });
+        expect(await seqs(0, { types: ["closed"] })).toEqual({ seqs: [3, 4], through: 4, more: false });
+        expect(await seqs(0, { userId: "a", types: ["opened", "evicted"] })).toEqual({ seqs: [1], through: 4, more: false });
+        expect(await seqs(0, { userId: "a", types: ["closed"] }, 1)).toEqual({ seqs: [3], through: 3, more: true });
+        expect(await seqs(4, {})).toEqual({ seqs: [], through: 4, more: false });
+        expect(await seqs(5, {})).toBe("ahead");
+      });
+
+      it("purges a prefix of the log by time, and refuses reads from before it", async () => {
+        for (let i = 0; i < 5; i++) await add(sessionRecord({ openTime: T + i, requestTime: T + i }));
+        // Oldest first, stopping at the first event too new, even if later ones are older.
+        expect(await store.purgeEvents(T + 2, 1)).toBe(1);
+        expect(await store.purgeEvents(T + 2, 10)).toBe(1);
+        expect(await store.purgeEvents(T + 2, 10)).toBe(0);
+        expect(await store.eventLog()).toMatchObject({ head: 5, purgedThrough: 2 });
+        expect(await store.readEvents(0, {}, 10)).toEqual({ status: "expired" });
+        expect(await store.readEvents(1, {}, 10)).toEqual({ status: "expired" });
+        const read = await store.readEvents(2, {}, 10);
+        expect(read.status === "ok" && read.events.map((e) => e.seq)).toEqual([3, 4, 5]);
+        expect(await store.purgeEvents(T + 100, 10)).toBe(3);
+        expect(await store.eventLog()).toMatchObject({ head: 5, purgedThrough: 5 });
+        expect(await store.readEvents(5, {}, 10)).toEqual({ status: "ok", events: [], through: 5, more: false });
+        // A seq is never reused, even once every event is gone.
+        await add(sessionRecord());
+        expect(await store.eventLog()).toMatchObject({ head: 6 });
+      });
+
+      it("tells listeners after its own commits, and not after a refusal", async () => {
+        let told = 0;
+        const stop = store.onEvents(() => told++);
+        const a = await add(sessionRecord());
+        expect(told).toBe(1);
+        await store.update(a.id, { data: 1 }, T, 99);
+        await store.touch(a.id, T + 1, { address: "", client: "" });
+        expect(told).toBe(1);
+        stop();
+        await store.close(a.id, T + 2, "logout");
+        expect(told).toBe(1);
+      });
+    });
   });
 }
