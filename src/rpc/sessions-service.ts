@@ -179,8 +179,9 @@ function correlationIdOf(context: HandlerContext): string {
 /** Connect has no Code for success; gRPC's OK is 0. */
 const OK = 0 as Code;
 
-/** Connect's code name in gRPC's spelling: InvalidArgument → INVALID_ARGUMENT. */
-const codeName = (code: Code) => Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+/** Connect's code name in gRPC's spelling: InvalidArgument → INVALID_ARGUMENT, Canceled → CANCELLED. */
+const codeName = (code: Code) =>
+  code === Code.Canceled ? "CANCELLED" : Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 
 /**
  * Wraps every handler of `impl` (unary or server-streaming): whatever it
