@@ -25,7 +25,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { once, type EventEmitter } from "node:events";
+import type { EventEmitter } from "node:events";
 
 import { encodeStatusDetails, STATUS_DETAILS_KEY } from "./grpc-status-details.js";
 
@@ -112,11 +112,22 @@ export function createGrpcService<S extends DescService>(
           : (call as ServerWritableStream<unknown, unknown>).request;
       (async () => {
         const responses = handler.call(impl, input, context) as AsyncIterable<unknown>;
+        // The call is an object-mode Writable whose buffer holds 16 messages
+        // before write() says to wait, whatever their size. Waiting instead
+        // for the previous message to reach HTTP/2 (which stops taking data
+        // when the client's flow-control window is full) keeps at most two
+        // messages of a slow client's stream in memory.
+        let previous: Promise<void> | undefined;
         for await (const response of responses) {
           if (call.cancelled) break;
           context.sendHeaders(call);
-          if (!call.write(toMessage(response))) await once(call, "drain", { signal: context.signal });
+          const written = writeMessage(call, toMessage(response), context.signal);
+          // A failed write also shows as an error or cancellation of the call.
+          written.catch(() => undefined);
+          if (previous !== undefined) await previous;
+          previous = written;
         }
+        if (previous !== undefined) await previous;
         context.sendHeaders(call);
         call.end();
       })()
@@ -127,6 +138,27 @@ export function createGrpcService<S extends DescService>(
     };
   }
   return { definition: definition as ServiceDefinition, implementation };
+}
+
+/**
+ * Resolves once grpc-js has handed `message` to HTTP/2; rejects if the call
+ * ends first (a cancelled call never calls back).
+ */
+function writeMessage(
+  call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+  message: unknown,
+  signal: AbortSignal,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    call.write(message, (error: Error | null | undefined) => {
+      signal.removeEventListener("abort", onAbort);
+      if (error) reject(error);
+      else resolve();
+    });
+  });
 }
 
 function serializer(schema: DescMessage) {

@@ -1,8 +1,19 @@
 import { createHash } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
-import { CLIENTS, grpcJsClient, connectJsonHttp1, RpcError, type TestClient } from "../support/clients.js";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createSqliteSessionStore } from "../../src/sqlite/sqlite-session-store.js";
+import {
+  CLIENTS,
+  connectBinaryHttp2,
+  connectJsonHttp1,
+  grpcJsClient,
+  grpcOverH2c,
+  RpcError,
+  type TestClient,
+} from "../support/clients.js";
 import { brief, collectEvents, collectN, seqOf, streamError } from "../support/event-streams.js";
-import { startTestServer, type TestConfig, type TestServer } from "../support/test-server.js";
+import { sessionRecord, T } from "../support/store-contract.js";
+import { startTestServer, tempDir, type TestConfig, type TestServer } from "../support/test-server.js";
 
 const SECOND = 1000;
 const DAY = 86_400_000;
@@ -240,5 +251,43 @@ describe("WatchSessionEvents", () => {
     await expect
       .poll(() => server.logs.find((line) => line.procedure === "/sessions.v1.SessionsService/WatchSessionEvents"))
       .toMatchObject({ msg: "rpc", code: "CANCELLED", messages: 1 });
+  });
+});
+
+describe("a slow WatchSessionEvents consumer", () => {
+  const dir = tempDir();
+  const TOTAL = 20_000;
+  let dbPath: string;
+  // One database with TOTAL events (opened sessions), written straight through a store.
+  beforeAll(async () => {
+    dbPath = join(dir.path, "backlog.db");
+    const store = createSqliteSessionStore({ path: dbPath, synchronous: "NORMAL" });
+    for (let i = 0; i < TOTAL; i++) {
+      await store.insert(sessionRecord({ userId: `user-${i % 100}` }), Buffer.alloc(32), { limits: [], policy: "deny" }, T);
+    }
+    await store.dispose();
+  });
+  afterAll(() => dir.remove());
+
+  it.each([
+    // grpc-js clients read ahead into a buffer of 16 messages of their own.
+    ["grpc-js on the gRPC port", (server: TestServer) => grpcJsClient(server.app.grpcPort), 24],
+    ["connect-node's gRPC client on the gRPC port", (server: TestServer) => grpcOverH2c(server.app.grpcPort), 8],
+    ["Connect binary over h2c", (server: TestServer) => connectBinaryHttp2(server.app.httpPort), 8],
+  ])("via %s: the server reads the log no faster than the client takes it", async (_name, make, most) => {
+    const server = await serve({ dbPath });
+    const client = connect(make(server));
+    const aborter = new AbortController();
+    const stream = client.watch({ fromOldest: true }, aborter.signal)[Symbol.asyncIterator]();
+    const first = await stream.next();
+    expect(first.value?.events).toHaveLength(500);
+    // The client stops reading; HTTP/2 flow control soon stops the server's writes.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    aborter.abort();
+    await stream.return?.();
+    const ended = () => server.logs.find((line) => line.procedure === "/sessions.v1.SessionsService/WatchSessionEvents");
+    await expect.poll(ended).toBeDefined();
+    // TOTAL / 500 = 40 batches were there to send; a stalled client held up all but a few.
+    expect(ended()!.messages).toBeLessThanOrEqual(most);
   });
 });
