@@ -6,6 +6,8 @@ export default defineConfig({
     // Needs Debian packages: `npm run test:interop` (see vitest.interop.config.ts).
     exclude: ["test/interop/**", "**/node_modules/**"],
     pool: "forks",
+    // Builds dist/ once, for the tests that run the server as a process.
+    globalSetup: ["test/support/build.ts"],
     testTimeout: 20_000,
     hookTimeout: 20_000,
   },

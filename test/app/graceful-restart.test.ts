@@ -1,67 +1,20 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { grpcJsClient, RpcError, type TestClient } from "../support/clients.js";
 import * as net from "node:net";
 import { makeCertificates } from "../support/certificates.js";
+import { ROOT, startServerProcess, terminate } from "../support/server-process.js";
 import { tempDir } from "../support/test-server.js";
-
-const ROOT = new URL("../..", import.meta.url).pathname;
-
-interface Server {
-  readonly child: ChildProcess;
-  readonly grpcPort: number;
-  readonly lines: Record<string, unknown>[];
-}
-
-/** Starts the built server (`node dist/src/main.js`) as a real process on ephemeral ports. */
-async function startServer(dbPath: string, env: Record<string, string> = {}): Promise<Server & { httpPort: number }> {
-  const child = spawn(process.execPath, [join(ROOT, "dist/src/main.js")], {
-    env: {
-      PATH: process.env.PATH,
-      SESSIONS_DB: dbPath,
-      SESSIONS_GRPC_PORT: "0",
-      SESSIONS_HTTP_PORT: "0",
-      SESSIONS_SHUTDOWN_GRACE: "5s",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const lines: Record<string, unknown>[] = [];
-  const listening = new Promise<Record<string, unknown>>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      const entry = JSON.parse(line) as Record<string, unknown>;
-      lines.push(entry);
-      if (entry.msg === "listening") resolve(entry);
-    });
-    child.once("exit", (code) => reject(new Error(`server exited with ${code} before listening`)));
-  });
-  const entry = await listening;
-  return { child, grpcPort: entry.grpcPort as number, httpPort: entry.httpPort as number, lines };
-}
-
-/** SIGTERM, then the exit code, or "hung" if it takes longer than `ms`. */
-async function terminate(child: ChildProcess, ms: number): Promise<number | null | "hung"> {
-  child.kill("SIGTERM");
-  const timer = new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), ms));
-  const result = await Promise.race([once(child, "exit").then(([code]) => code as number | null), timer]);
-  if (result === "hung") child.kill("SIGKILL");
-  return result;
-}
 
 describe("a graceful restart under load", () => {
   const dir = tempDir();
-  beforeAll(async () => {
-    await promisify(execFile)(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", join(ROOT, "tsconfig.build.json")]);
-  }, 60_000);
   afterAll(() => dir.remove());
 
   it("exits 0 on SIGTERM and loses no acknowledged write", async () => {
     const dbPath = join(dir.path, "restart.db");
-    const first = await startServer(dbPath);
+    const first = await startServerProcess(dbPath);
     /** For each session: the last data counter acknowledged, and the last one attempted. */
     const acked = new Map<string, { acked: number; attempted: number }>();
     let stopped = false;
@@ -94,7 +47,7 @@ describe("a graceful restart under load", () => {
     expect(first.lines.map((line) => line.msg)).toEqual(expect.arrayContaining(["shutting down", "stopped"]));
     expect(acked.size).toBeGreaterThan(10);
 
-    const second = await startServer(dbPath);
+    const second = await startServerProcess(dbPath);
     const reader = grpcJsClient(second.grpcPort);
     try {
       for (const [id, { acked: ackedN, attempted }] of acked) {
@@ -111,7 +64,7 @@ describe("a graceful restart under load", () => {
   });
 
   it("exits within the grace even while a client holds a connection that never speaks", async () => {
-    const server = await startServer(join(dir.path, "idle.db"), { SESSIONS_SHUTDOWN_GRACE: "500ms" });
+    const server = await startServerProcess(join(dir.path, "idle.db"), { SESSIONS_SHUTDOWN_GRACE: "500ms" });
     const silent = [net.connect(server.grpcPort, "127.0.0.1"), net.connect(server.httpPort, "127.0.0.1")];
     // The server resets these at the end of its grace: expected, not an error of the test.
     silent.forEach((socket) => socket.on("error", () => undefined));
@@ -122,7 +75,7 @@ describe("a graceful restart under load", () => {
 
   it("exits 0 on SIGTERM with TLS while a Watch is open on the HTTP port", async () => {
     const certs = makeCertificates(dir.path);
-    const server = await startServer(join(dir.path, "tls.db"), {
+    const server = await startServerProcess(join(dir.path, "tls.db"), {
       SESSIONS_TLS_CERT: certs.serverCert,
       SESSIONS_TLS_KEY: certs.serverKey,
       SESSIONS_SHUTDOWN_GRACE: "1s",
