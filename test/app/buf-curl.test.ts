@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../support/test-server.js";
@@ -34,5 +34,33 @@ describe("buf curl, as the README shows it", () => {
     const url = `http://127.0.0.1:${server.app.httpPort}/sessions.v1.SessionsService/GetSessions`;
     const out = await bufCurl(["--protocol", protocol, ...extra, "-d", '{"total":true}', url]);
     expect(out).toHaveProperty("total");
+  });
+
+  it.each([
+    ["grpc", "grpcPort", ["--http2-prior-knowledge"], '{"from_oldest":true}'],
+    ["connect", "httpPort", [], '{"user_id":"watched","types":["SESSION_EVENT_TYPE_CLOSED","SESSION_EVENT_TYPE_EXPIRED"]}'],
+  ] as const)("watches session events with the %s protocol, as the README shows", async (protocol, port, extra, body) => {
+    const url = `http://127.0.0.1:${server.app[port]}/sessions.v1.SessionsService/WatchSessionEvents`;
+    const watch = spawn(BUF, ["curl", "--protocol", protocol, ...extra, "-d", body, url], { cwd: ROOT });
+    let output = "";
+    watch.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      // Through reflection, as in the README. The first message comes at once; then a change made now arrives live.
+      await expect.poll(() => output, { timeout: 10_000 }).toContain('"cursor"');
+      const opened = await bufCurl([
+        "--protocol", "grpc", "--http2-prior-knowledge", "-d", '{"user_id":"watched"}',
+        `http://127.0.0.1:${server.app.grpcPort}/sessions.v1.SessionsService/OpenSession`,
+      ]);
+      const id = (opened.session as { id: string }).id;
+      await bufCurl([
+        "--protocol", "grpc", "--http2-prior-knowledge", "-d", JSON.stringify({ id }),
+        `http://127.0.0.1:${server.app.grpcPort}/sessions.v1.SessionsService/CloseSession`,
+      ]);
+      await expect.poll(() => output, { timeout: 10_000 }).toMatch(
+        new RegExp(`"type": "SESSION_EVENT_TYPE_CLOSED",\\s*"sessionId": "${id}"`),
+      );
+    } finally {
+      watch.kill();
+    }
   });
 });

@@ -55,6 +55,9 @@ describe("Prometheus metrics at /metrics", () => {
     expect(text).toContain('sessions_closed_total{reason="evicted"} 1');
     expect(text).toContain('sessions_closed_total{reason="logout"} 1');
     expect(text).toContain("sessions_opened_total 2");
+    expect(text).toContain('sessions_events_total{type="opened"} 2');
+    expect(text).toContain('sessions_events_total{type="evicted"} 1');
+    expect(text).toContain('sessions_events_total{type="closed"} 1');
     await server.stop();
 
     const dir = tempDir();
@@ -68,5 +71,20 @@ describe("Prometheus metrics at /metrics", () => {
     // must not fail the scrape.
     expect(await scrape()).toContain('sessions_sqlite_errors_total{code="SQLITE_ERROR"} 2');
     dir.remove();
+  });
+
+  it("count event streams, and events the sweeper purges", async () => {
+    server = await startTestServer({ sweepIntervalMs: 20, eventRetentionMs: 1000 });
+    const http = connectJsonHttp1(server.app.httpPort);
+    await http.call("openSession", { userId: "u1" });
+    const watching = new AbortController();
+    const stream = http.watch({}, watching.signal)[Symbol.asyncIterator]();
+    await stream.next();
+    expect(await scrape()).toContain("sessions_event_streams 1");
+    watching.abort();
+    await stream.return?.();
+    await expect.poll(async () => (await scrape()).includes("sessions_event_streams 0")).toBe(true);
+    server.clock.advance(2000);
+    await expect.poll(async () => (await scrape()).includes("sessions_events_purged_total 1"), { timeout: 5000 }).toBe(true);
   });
 });
