@@ -140,14 +140,20 @@ export function createEventFeed(options: EventFeedOptions): EventFeed {
         if (read.status === "expired") throw cursorExpired();
         if (read.status === "ahead") throw cursorUnknown();
         position = read.through;
-        if (read.events.length > 0 || lastSent === undefined) {
+        // Sent: events, the first answer, and, while a filter skips a long
+        // stretch of the log, the cursor once per heartbeat interval.
+        if (read.events.length > 0 || lastSent === undefined || performance.now() - lastSent >= heartbeatMs) {
           yield {
             events: read.events.map((event) => ({ event, cursor: cursor(event.seq) })),
             cursor: cursor(position),
           };
           lastSent = performance.now();
         }
-        if (read.more) continue;
+        if (read.more) {
+          // Each read is synchronous work: let other calls run between them.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          continue;
+        }
         const quiet = performance.now() - lastSent;
         if (!(await nextCommit(seen, signal, Math.max(0, heartbeatMs - quiet)))) {
           yield { events: [], cursor: cursor(position) };

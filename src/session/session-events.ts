@@ -74,7 +74,7 @@ export interface SessionEventFilter {
 export interface EventLogPosition {
   /** Random id of this log, made with the database: cursors of another log are refused. */
   readonly logId: string;
-  /** The seq of the newest event ever written (0 if none). */
+  /** The seq of the newest event (0 if none was ever written). */
   readonly head: number;
   /** Every event up to this seq has been removed by retention (0 if none). */
   readonly purgedThrough: number;
@@ -88,7 +88,7 @@ export type EventRead =
       readonly events: readonly SessionEvent[];
       /** The read covered the log up to here, matching or not: continue after it. */
       readonly through: number;
-      /** True if the read stopped at its limit: more events may follow at once. */
+      /** True if the read stopped short of the newest event: read again at once. */
       readonly more: boolean;
     }
   /** Events after the position have been purged. */

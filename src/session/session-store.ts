@@ -174,14 +174,17 @@ export interface SessionStore {
   /**
    * Up to `limit` events after seq `after` that match the filter, in seq
    * order, as of one consistent snapshot; "expired" if events after `after`
-   * have been purged, "ahead" if `after` is beyond the newest event.
+   * have been purged, "ahead" if `after` is beyond the newest event. A read
+   * may look at a bounded number of events only (`more` then says so), so a
+   * filter that matches little never makes one call scan the whole log.
    */
   readEvents(after: number, filter: SessionEventFilter, limit: number): Promise<EventRead>;
 
   /**
    * Removes up to `limit` of the oldest events, stopping at the first one at
-   * or after `before`, so what is left is always a suffix of the log; returns
-   * how many.
+   * or after `before`, so what is left is always a suffix of the log. The
+   * newest event is always kept, so that no seq is ever given twice. Returns
+   * how many were removed.
    */
   purgeEvents(before: number, limit: number): Promise<number>;
 

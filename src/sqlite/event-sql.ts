@@ -24,20 +24,21 @@ export const APPEND_EVENT_SQL = `INSERT INTO session_events
 export const EVENT_LOG_SQL = "SELECT log_id, purged_through FROM event_log WHERE id = 1";
 
 /**
- * The newest seq ever assigned. AUTOINCREMENT keeps it in sqlite_sequence and
- * never reuses a seq, even once the events are purged; a rolled-back insert
- * rolls its seq back too, so committed seqs have no gaps.
+ * The newest seq. A new event's seq is one more than the largest in the
+ * table, so committed seqs have no gaps (a rolled-back insert takes its seq
+ * back), and retention never removes the newest event, so no seq is ever
+ * given twice.
  */
-export const HEAD_SQL = "SELECT seq FROM sqlite_sequence WHERE name = 'session_events'";
+export const HEAD_SQL = "SELECT max(seq) AS seq FROM session_events";
 
 /**
- * Up to @limit events in (@after, @head] matching a filter. Only the shape of
- * the filter changes the text, so at most four statements are prepared; the
- * types travel as one ",a,b," list.
+ * Up to @limit events in (@after, @upTo] matching a filter, by a range scan
+ * of the primary key. Only the shape of the filter changes the text, so at
+ * most four statements are prepared; the types travel as one ",a,b," list.
  */
 export function readEventsSql(filter: SessionEventFilter): string {
   return `SELECT ${EVENT_COLUMNS} FROM session_events
-    WHERE seq > @after AND seq <= @head
+    WHERE seq > @after AND seq <= @upTo
     ${filter.userId !== undefined ? "AND user_id = @userId" : ""}
     ${filter.types !== undefined && filter.types.length > 0 ? "AND instr(@types, ',' || type || ',') > 0" : ""}
     ORDER BY seq LIMIT @limit`;
@@ -50,8 +51,10 @@ export function readEventsParams(filter: SessionEventFilter): Record<string, str
   };
 }
 
-/** The oldest events, for retention to remove a prefix of them. */
-export const OLDEST_EVENTS_SQL = "SELECT seq, time FROM session_events ORDER BY seq LIMIT @limit";
+/** The oldest events but the newest, for retention to remove a prefix of them. */
+export const OLDEST_EVENTS_SQL = `SELECT seq, time FROM session_events
+  WHERE seq < (SELECT max(seq) FROM session_events)
+  ORDER BY seq LIMIT @limit`;
 
 export const PURGE_EVENTS_SQL = "DELETE FROM session_events WHERE seq <= @upTo";
 

@@ -58,11 +58,11 @@ const MIGRATIONS: readonly string[] = [
      WHERE token_hash IS NULL AND active = 1;`,
 
   // The event log (an outbox): every change appends its event in its own
-  // transaction. seq is the cursor; AUTOINCREMENT never reuses one. event_log
-  // holds the log's random id (cursors of another database are refused) and
-  // how far retention has removed events.
+  // transaction. seq is the cursor (see event-sql.ts for why none is ever
+  // reused). event_log holds the log's random id (cursors of another database
+  // are refused) and how far retention has removed events.
   `CREATE TABLE session_events (
-     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+     seq          INTEGER PRIMARY KEY,
      type         TEXT    NOT NULL,
      session_id   TEXT    NOT NULL,
      user_id      TEXT    NOT NULL,
@@ -72,7 +72,6 @@ const MIGRATIONS: readonly string[] = [
      time         INTEGER NOT NULL,
      version      INTEGER NOT NULL
    );
-   CREATE INDEX session_events_by_user ON session_events (user_id, seq);
    CREATE TABLE event_log (
      id             INTEGER PRIMARY KEY CHECK (id = 1),
      log_id         TEXT    NOT NULL,

@@ -61,6 +61,9 @@ interface EventSubject {
   readonly version: number;
 }
 
+/** Most events one read looks at (more when its limit is higher). */
+const EVENT_SCAN_WINDOW = 5000;
+
 const subjectOfRow = (row: Omit<ClosedRow, "close_reason" | "close_time">): EventSubject => ({
   id: row.id,
   userId: row.user_id,
@@ -291,18 +294,27 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
   };
 
   // One read transaction, so the bounds and the events are of one snapshot.
+  // Seqs after purgedThrough have no gaps, so a seq range of EVENT_SCAN_WINDOW
+  // is that many rows at most: a read with a filter that matches little
+  // stops there, and says how far it got.
   const readEvents = db.transaction((...[after, filter, limit]: Parameters<SessionStore["readEvents"]>): EventRead => {
     const { head, purgedThrough } = eventLogState();
     if (after > head) return { status: "ahead" };
     if (after < purgedThrough) return { status: "expired" };
+    const upTo = Math.min(head, after + Math.max(limit, EVENT_SCAN_WINDOW));
     const rows = prepare(eventSql.readEventsSql(filter)).all({
       ...eventSql.readEventsParams(filter),
       after,
-      head,
+      upTo,
       limit,
     }) as eventSql.EventRow[];
-    const more = rows.length === limit;
-    return { status: "ok", events: rows.map(eventSql.rowToEvent), through: more ? rows[rows.length - 1]!.seq : head, more };
+    const full = rows.length === limit;
+    return {
+      status: "ok",
+      events: rows.map(eventSql.rowToEvent),
+      through: full ? rows[rows.length - 1]!.seq : upTo,
+      more: full || upTo < head,
+    };
   });
 
   const purgeEvents = db.transaction((before: number, limit: number) => {

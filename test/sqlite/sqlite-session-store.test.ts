@@ -127,16 +127,29 @@ describe("SQLite session store on a file", () => {
 
   it.each([
     ["every event", {}, /SEARCH session_events USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/],
-    ["one user's events", { userId: "a" }, /SEARCH session_events USING INDEX session_events_by_user \(user_id=\? AND seq>\? AND seq<\?\)/],
+    ["one user's events", { userId: "a" }, /SEARCH session_events USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/],
     ["events of some types", { types: ["closed" as const] }, /SEARCH session_events USING INTEGER PRIMARY KEY/],
   ])("reads %s by range, in seq order without sorting", async (_name, filter, plan) => {
     const path = newDbPath();
     await createSqliteSessionStore({ path }).dispose();
     const db = new Database(path, { readonly: true });
-    const explained = explain(db, readEventsSql(filter), { after: 0, head: 10, limit: 10, userId: "a", types: ",closed," });
+    const explained = explain(db, readEventsSql(filter), { after: 0, upTo: 10, limit: 10, userId: "a", types: ",closed," });
     expect(explained).toMatch(plan);
     expect(explained).not.toMatch(/TEMP B-TREE/);
     db.close();
+  });
+
+  it("bounds how much of the log one filtered read looks at, and says how far it got", async () => {
+    const store = createSqliteSessionStore({ path: newDbPath(), synchronous: "NORMAL" });
+    const insert = (userId: string) => store.insert(sessionRecord({ userId }), Buffer.alloc(32), { limits: [], policy: "deny" }, 0);
+    for (let i = 0; i < 12_000; i++) await insert("crowd");
+    await insert("rare");
+    const read = (after: number) => store.readEvents(after, { userId: "rare" }, 500);
+    expect(await read(0)).toEqual({ status: "ok", events: [], through: 5000, more: true });
+    expect(await read(5000)).toEqual({ status: "ok", events: [], through: 10_000, more: true });
+    const last = await read(10_000);
+    expect(last.status === "ok" && [last.events.map((e) => e.seq), last.through, last.more]).toEqual([[12_001], 12_001, false]);
+    await store.dispose();
   });
 
   it("gives each database its own event log id, and starts it empty when migrating", async () => {
