@@ -13,7 +13,7 @@ import { startGrpcServer, type RunningServer, type TlsFiles } from "./server/grp
 import { createProbeHandler } from "./server/http-probes.js";
 import { startHttpServer } from "./server/http-server.js";
 import { systemClock, type Clock } from "./session/clock.js";
-import { createSessionController } from "./session/session-controller.js";
+import { createSessionController, DEFAULT_EVENT_STREAMS } from "./session/session-controller.js";
 import { createTokenHasher } from "./session/session-token.js";
 import { startSweeper, type Sweeper } from "./session/sweeper.js";
 import { createSqliteSessionStore } from "./sqlite/sqlite-session-store.js";
@@ -65,7 +65,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
     policy: config.sessions,
     hasher: createTokenHasher(config.tokenPepper),
     events: {
-      batchSize: 500,
+      ...DEFAULT_EVENT_STREAMS,
       heartbeatMs: config.eventHeartbeatMs,
       maxStreams: config.maxEventStreams,
     },

@@ -24,6 +24,12 @@ export interface EventFeedOptions {
   readonly heartbeatMs: number;
   /** Most streams served at once; more are refused with RESOURCE_EXHAUSTED. */
   readonly maxStreams: number;
+  /**
+   * Least time between two reads of a live stream (ms): the first commit
+   * after a quiet spell is read at once, and the commits of a burst in one
+   * read, so a busy server does not read the log once per commit per stream.
+   */
+  readonly minReadIntervalMs: number;
 }
 
 /** A watch request as the caller sent it. */
@@ -70,7 +76,7 @@ interface Waiter {
  * process wrote it; the store tells the feed when there may be more to read.
  */
 export function createEventFeed(options: EventFeedOptions): EventFeed {
-  const { store, batchSize, heartbeatMs, maxStreams } = options;
+  const { store, batchSize, heartbeatMs, maxStreams, minReadIntervalMs } = options;
   let streams = 0;
   let closed = false;
   /** Grows with every commit notice; a stream sleeps until it changes. */
@@ -132,10 +138,14 @@ export function createEventFeed(options: EventFeedOptions): EventFeed {
       let position = after?.seq ?? (input.fromOldest ? log.purgedThrough : log.head);
       const cursor = (seq: number) => formatCursor({ logId: log.logId, seq });
       let lastSent: number | undefined;
+      let lastRead = -Infinity;
       for (;;) {
+        const sinceRead = performance.now() - lastRead;
+        if (sinceRead < minReadIntervalMs) await sleep(minReadIntervalMs - sinceRead);
         if (closed) throw shuttingDown();
         signal.throwIfAborted();
         const seen = generation;
+        lastRead = performance.now();
         const read = await store.readEvents(position, filter, batchSize);
         if (read.status === "expired") throw cursorExpired();
         if (read.status === "ahead") throw cursorUnknown();
@@ -152,6 +162,7 @@ export function createEventFeed(options: EventFeedOptions): EventFeed {
         if (read.more) {
           // Each read is synchronous work: let other calls run between them.
           await new Promise<void>((resolve) => setImmediate(resolve));
+          lastRead = -Infinity;
           continue;
         }
         const quiet = performance.now() - lastSent;
@@ -180,6 +191,8 @@ export function createEventFeed(options: EventFeedOptions): EventFeed {
     },
   };
 }
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function toFilter(input: WatchEventsInput): SessionEventFilter {
   checkText("user_id", input.userId);

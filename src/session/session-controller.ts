@@ -41,6 +41,7 @@ export const DEFAULT_EVENT_STREAMS: Omit<EventFeedOptions, "store"> = Object.fre
   batchSize: 500,
   heartbeatMs: 15_000,
   maxStreams: 64,
+  minReadIntervalMs: 10,
 });
 
 export interface OpenSessionInput {

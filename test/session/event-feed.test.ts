@@ -92,7 +92,7 @@ describe("event feed", () => {
       clock,
       policy: DEFAULT_SESSION_POLICY,
       hasher: createTokenHasher(),
-      events: { batchSize: BATCH, heartbeatMs: HEARTBEAT_MS, maxStreams: 2 },
+      events: { batchSize: BATCH, heartbeatMs: HEARTBEAT_MS, maxStreams: 2, minReadIntervalMs: 20 },
     });
   });
   afterEach(async () => {
@@ -244,5 +244,36 @@ describe("event feed", () => {
     const second = await next(stream);
     expect(second !== "none" && second.events).toHaveLength(BATCH);
     expect(reads).toBe(2);
+  });
+
+  it.each([
+    [0, 50, Infinity],
+    [20, 0, 10],
+  ])("with at least %i ms between reads, a burst of commits a live stream waits for takes %i to %d reads", async (minReadIntervalMs, least, most) => {
+    const feed = createSessionController({
+      store,
+      clock,
+      policy: DEFAULT_SESSION_POLICY,
+      hasher: createTokenHasher(),
+      events: { batchSize: 500, heartbeatMs: HEARTBEAT_MS, maxStreams: 2, minReadIntervalMs },
+    });
+    const stream = feed.watchSessionEvents(watchInput(), aborter.signal);
+    open.push(stream);
+    await next(stream);
+    const before = reads;
+    const got: string[] = [];
+    // The consumer always waits for the next batch, as a transport does.
+    const consuming = (async () => {
+      while (got.length < 200) {
+        const batch = await next(stream, 2000);
+        if (batch === "none") return;
+        got.push(...batch.events.map((e) => e.event.sessionId));
+      }
+    })();
+    const ids = await openSessions(200);
+    await consuming;
+    expect(got).toEqual(ids);
+    expect(reads - before).toBeGreaterThanOrEqual(least);
+    expect(reads - before).toBeLessThanOrEqual(most);
   });
 });
