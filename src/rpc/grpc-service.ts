@@ -219,12 +219,15 @@ class GrpcHandlerContext implements HandlerContext {
     if (this.abortController === undefined) {
       const controller = new AbortController();
       this.abortController = controller;
+      // grpc-js reports a passed deadline as a cancellation too.
+      const reason = () =>
+        this.timeoutMs() === 0
+          ? new ConnectError("the deadline was exceeded", 4 /* DEADLINE_EXCEEDED */)
+          : new ConnectError("the client cancelled the call", 1 /* CANCELLED */);
       if (this.call.cancelled) {
-        controller.abort(new ConnectError("the client cancelled the call", 1));
+        controller.abort(reason());
       } else {
-        (this.call as EventEmitter).once("cancelled", () =>
-          controller.abort(new ConnectError("the client cancelled the call", 1)),
-        );
+        (this.call as EventEmitter).once("cancelled", () => controller.abort(reason()));
       }
     }
     return this.abortController.signal;

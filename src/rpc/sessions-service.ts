@@ -1,5 +1,5 @@
 import { create, type DescService } from "@bufbuild/protobuf";
-import { Code, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
@@ -241,9 +241,9 @@ function instrumented<S extends DescService>(
           }
           code = OK;
         } catch (error) {
-          // The client went away (or its deadline passed) while the stream waited.
+          // The client went away, or its deadline passed, while the stream waited.
           if (context.signal.aborted) {
-            code = Code.Canceled;
+            code = ConnectError.from(context.signal.reason, Code.Canceled).code;
             throw error;
           }
           const connectError = toConnectError(error, procedure, logger, correlationId);

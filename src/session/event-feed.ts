@@ -6,9 +6,13 @@ import {
   tooManyEventStreams,
 } from "./errors.js";
 import {
+  eventTag,
+  eventWireSize,
   formatCursor,
+  NO_EVENT_TAG,
   parseCursor,
   SESSION_EVENT_TYPES,
+  type EventCursor,
   type SessionEvent,
   type SessionEventFilter,
   type SessionEventType,
@@ -20,6 +24,12 @@ export interface EventFeedOptions {
   readonly store: SessionStore;
   /** Most events one read (and one batch sent) holds. */
   readonly batchSize: number;
+  /**
+   * Most bytes one batch sent holds, about: a read's events are split into
+   * batches under it, so no message nears a client's receive limit
+   * (commonly 4 MiB).
+   */
+  readonly maxBatchBytes: number;
   /** A stream that sent nothing for this long sends an empty batch with its cursor (ms). */
   readonly heartbeatMs: number;
   /** Most streams served at once; more are refused with RESOURCE_EXHAUSTED. */
@@ -76,7 +86,7 @@ interface Waiter {
  * process wrote it; the store tells the feed when there may be more to read.
  */
 export function createEventFeed(options: EventFeedOptions): EventFeed {
-  const { store, batchSize, heartbeatMs, maxStreams, minReadIntervalMs } = options;
+  const { store, batchSize, maxBatchBytes, heartbeatMs, maxStreams, minReadIntervalMs } = options;
   let streams = 0;
   let closed = false;
   /** Grows with every commit notice; a stream sleeps until it changes. */
@@ -130,13 +140,16 @@ export function createEventFeed(options: EventFeedOptions): EventFeed {
     if (closed) throw shuttingDown();
     if (streams >= maxStreams) throw tooManyEventStreams(maxStreams);
     streams++;
-    // Subscribe before reading the log, so no commit falls between the two.
-    if (streams === 1) unsubscribe = store.onEvents(onCommit);
     try {
-      const log = await store.eventLog();
-      if (after !== undefined && after.logId !== log.logId) throw cursorUnknown();
+      // Subscribe before reading the log, so no commit falls between the two.
+      if (unsubscribe === undefined) unsubscribe = store.onEvents(onCommit);
+      let log = await store.eventLog();
+      if (after !== undefined) await checkCursor(after, log.logId);
       let position = after?.seq ?? (input.fromOldest ? log.purgedThrough : log.head);
-      const cursor = (seq: number) => formatCursor({ logId: log.logId, seq });
+      const cursorOf = (event: SessionEvent) => formatCursor({ logId: log.logId, seq: event.seq, tag: eventTag(event) });
+      /** The cursor of the position a read reached: of its event, if the log still has it. */
+      const positionCursor = (seq: number, at: SessionEvent | undefined) =>
+        at === undefined ? formatCursor({ logId: log.logId, seq, tag: after?.seq === seq ? after.tag : NO_EVENT_TAG }) : cursorOf(at);
       let lastSent: number | undefined;
       let lastRead = -Infinity;
       for (;;) {
@@ -147,16 +160,24 @@ export function createEventFeed(options: EventFeedOptions): EventFeed {
         const seen = generation;
         lastRead = performance.now();
         const read = await store.readEvents(position, filter, batchSize);
+        if (read.status === "expired" && input.fromOldest && lastSent === undefined) {
+          // Retention moved the oldest event since the log was looked at: start there.
+          log = await store.eventLog();
+          position = log.purgedThrough;
+          continue;
+        }
         if (read.status === "expired") throw cursorExpired();
         if (read.status === "ahead") throw cursorUnknown();
         position = read.through;
         // Sent: events, the first answer, and, while a filter skips a long
         // stretch of the log, the cursor once per heartbeat interval.
         if (read.events.length > 0 || lastSent === undefined || performance.now() - lastSent >= heartbeatMs) {
-          yield {
-            events: read.events.map((event) => ({ event, cursor: cursor(event.seq) })),
-            cursor: cursor(position),
-          };
+          const chunks = splitBySize(read.events, maxBatchBytes);
+          for (let i = 0; i < chunks.length; i++) {
+            const events = chunks[i]!.map((event) => ({ event, cursor: cursorOf(event) }));
+            const last = i === chunks.length - 1;
+            yield { events, cursor: last ? positionCursor(position, read.atThrough) : events.at(-1)!.cursor };
+          }
           lastSent = performance.now();
         }
         if (read.more) {
@@ -167,7 +188,7 @@ export function createEventFeed(options: EventFeedOptions): EventFeed {
         }
         const quiet = performance.now() - lastSent;
         if (!(await nextCommit(seen, signal, Math.max(0, heartbeatMs - quiet)))) {
-          yield { events: [], cursor: cursor(position) };
+          yield { events: [], cursor: positionCursor(position, read.atThrough) };
           lastSent = performance.now();
         }
       }
@@ -180,6 +201,18 @@ export function createEventFeed(options: EventFeedOptions): EventFeed {
     }
   }
 
+  /**
+   * Refuses a cursor of another log, or one whose event is not the event now
+   * at its seq (the database was replaced by an older copy since).
+   */
+  async function checkCursor(cursor: EventCursor, logId: string): Promise<void> {
+    if (cursor.logId !== logId) throw cursorUnknown();
+    if (cursor.seq === 0) return;
+    const at = await store.eventAt(cursor.seq);
+    // Gone: retention removed it; the read tells whether events after it went too.
+    if (at !== undefined && eventTag(at) !== cursor.tag) throw cursorUnknown();
+  }
+
   return {
     watch,
     get streams() {
@@ -190,6 +223,22 @@ export function createEventFeed(options: EventFeedOptions): EventFeed {
       for (const waiter of waiters) waiter.fail(shuttingDown());
     },
   };
+}
+
+/** The events in runs of at most `maxBytes` (about), each of at least one event; [[]] for none. */
+function splitBySize(events: readonly SessionEvent[], maxBytes: number): SessionEvent[][] {
+  const chunks: SessionEvent[][] = [[]];
+  let bytes = 0;
+  for (const event of events) {
+    const size = eventWireSize(event);
+    if (bytes + size > maxBytes && chunks.at(-1)!.length > 0) {
+      chunks.push([]);
+      bytes = 0;
+    }
+    chunks.at(-1)!.push(event);
+    bytes += size;
+  }
+  return chunks;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -39,6 +39,7 @@ export interface SessionControllerOptions {
 
 export const DEFAULT_EVENT_STREAMS: Omit<EventFeedOptions, "store"> = Object.freeze({
   batchSize: 500,
+  maxBatchBytes: 1024 * 1024,
   heartbeatMs: 15_000,
   maxStreams: 64,
   minReadIntervalMs: 10,

@@ -90,22 +90,33 @@ export type EventRead =
       readonly through: number;
       /** True if the read stopped short of the newest event: read again at once. */
       readonly more: boolean;
+      /** The event at `through`, if it is still in the log (for its cursor). */
+      readonly atThrough: SessionEvent | undefined;
     }
   /** Events after the position have been purged. */
   | { readonly status: "expired" }
   /** The position is beyond the newest event this log ever had. */
   | { readonly status: "ahead" };
 
-/** A cursor: an opaque string to callers, `<logId>-<seq>` inside. */
+/**
+ * A cursor: an opaque string to callers, `<logId>-<seq>-<tag>` inside. The
+ * tag is a fingerprint of the event at seq, so a cursor of a database that
+ * was replaced by an older copy (whose seqs were then given to other events)
+ * is recognised as foreign, not silently resumed from.
+ */
 export interface EventCursor {
   readonly logId: string;
   readonly seq: number;
+  /** eventTag of the event at seq; NO_EVENT_TAG for seq 0. */
+  readonly tag: string;
 }
 
-const CURSOR = /^([0-9a-f]{16})-(0|[1-9][0-9]{0,15})$/;
+export const NO_EVENT_TAG = "00000000";
+
+const CURSOR = /^([0-9a-f]{16})-(0|[1-9][0-9]{0,15})-([0-9a-f]{8})$/;
 
 export function formatCursor(cursor: EventCursor): string {
-  return `${cursor.logId}-${cursor.seq}`;
+  return `${cursor.logId}-${cursor.seq}-${cursor.tag}`;
 }
 
 /** The cursor a string holds, or undefined if it is not one. */
@@ -113,5 +124,25 @@ export function parseCursor(text: string): EventCursor | undefined {
   const match = CURSOR.exec(text);
   if (match === null) return undefined;
   const seq = Number(match[2]);
-  return Number.isSafeInteger(seq) ? { logId: match[1]!, seq } : undefined;
+  return Number.isSafeInteger(seq) ? { logId: match[1]!, seq, tag: match[3]! } : undefined;
+}
+
+/**
+ * A fingerprint of an event (32-bit FNV-1a of its seq, session, type and
+ * time, as 8 hex digits): two different events at one seq differ in it
+ * but for a chance of 1 in 2^32. Not a secret, and not meant as one.
+ */
+export function eventTag(event: SessionEvent): string {
+  const text = `${event.seq}|${event.sessionId}|${event.type}|${event.time}`;
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0).toString(16).padStart(8, "0");
+}
+
+/** About how many bytes an event takes on the wire, at most (UTF-8, protobuf or JSON). */
+export function eventWireSize(event: SessionEvent): number {
+  return 200 + 3 * (event.sessionId.length + event.userId.length + event.client.length + event.address.length);
 }

@@ -7,10 +7,10 @@ import type {
   SessionPage,
   SessionQuery,
 } from "./session.js";
-import type { EventLogPosition, EventRead, SessionEventFilter } from "./session-events.js";
+import type { EventLogPosition, EventRead, SessionEvent, SessionEventFilter } from "./session-events.js";
 import type { SessionLimitPolicy } from "./session-policy.js";
 
-/** What an update may replace; a field left out is kept. */
+/** What an update replaces: exactly one of the two (each is its own event). */
 export interface SessionChange {
   readonly user?: JsonValue;
   readonly data?: JsonValue;
@@ -179,6 +179,9 @@ export interface SessionStore {
    * filter that matches little never makes one call scan the whole log.
    */
   readEvents(after: number, filter: SessionEventFilter, limit: number): Promise<EventRead>;
+
+  /** The event with this seq, if the log still holds it. */
+  eventAt(seq: number): Promise<SessionEvent | undefined>;
 
   /**
    * Removes up to `limit` of the oldest events, stopping at the first one at

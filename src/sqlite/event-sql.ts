@@ -51,6 +51,8 @@ export function readEventsParams(filter: SessionEventFilter): Record<string, str
   };
 }
 
+export const EVENT_AT_SQL = `SELECT ${EVENT_COLUMNS} FROM session_events WHERE seq = ?`;
+
 /** The oldest events but the newest, for retention to remove a prefix of them. */
 export const OLDEST_EVENTS_SQL = `SELECT seq, time FROM session_events
   WHERE seq < (SELECT max(seq) FROM session_events)

@@ -140,24 +140,37 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     closing(prepare(sql.CLOSE_SQL).all({ id, closeTime, reason }));
 
   const listeners = new Set<() => void>();
-  const notify = () => listeners.forEach((listener) => listener());
+  const notify = () =>
+    listeners.forEach((listener) => {
+      try {
+        listener();
+      } catch {
+        // One listener's failure must not keep the others from hearing.
+      }
+    });
 
   /** Runs a store method: reports its SQLite errors, and its events once committed. */
   const run = <T>(work: () => T): T => {
+    let result: T;
     try {
-      const result = work();
-      if (uncommitted.length > 0) {
-        const events = uncommitted;
-        uncommitted = [];
-        onCommitted?.(events);
-        notify();
-      }
-      return result;
+      result = work();
     } catch (error) {
       uncommitted = [];
       if (error instanceof Database.SqliteError) onSqliteError?.(error.code);
       throw error;
     }
+    if (uncommitted.length > 0) {
+      const events = uncommitted;
+      uncommitted = [];
+      // Committed: nothing after this point may fail the call.
+      notify();
+      try {
+        onCommitted?.(events);
+      } catch {
+        // A metrics callback's failure must not turn a committed change into an error.
+      }
+    }
+    return result;
   };
 
   const insert = db.transaction(
@@ -194,6 +207,9 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
 
   const update = db.transaction(
     (...[id, change, requestTime, expectedVersion]: Parameters<SessionStore["update"]>): UpdateOutcome => {
+      if ((change.user === undefined) === (change.data === undefined)) {
+        throw new Error("an update changes exactly one of user and data");
+      }
       const { changes } = prepare(sql.UPDATE_CONTENT_SQL).run({
         id,
         requestTime,
@@ -205,9 +221,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       });
       if (changes === 1) {
         const session = getSession(id)!;
-        // A change of both is written as two events, data first.
-        if (change.data !== undefined) append("data_stored", session, requestTime);
-        if (change.user !== undefined) append("user_updated", session, requestTime);
+        append(change.data !== undefined ? "data_stored" : "user_updated", session, requestTime);
         return { status: "updated", session };
       }
       const reason = closeIfExpired(id, requestTime);
@@ -289,8 +303,10 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       log_id: string;
       purged_through: number;
     };
-    const head = (prepare(eventSql.HEAD_SQL).get() as { seq: number } | undefined)?.seq ?? 0;
-    return { logId, head, purgedThrough };
+    // Retention keeps the newest event, so head >= purgedThrough; the max()
+    // keeps that true even if events were deleted some other way.
+    const newest = (prepare(eventSql.HEAD_SQL).get() as { seq: number | null }).seq ?? 0;
+    return { logId, head: Math.max(newest, purgedThrough), purgedThrough };
   };
 
   // One read transaction, so the bounds and the events are of one snapshot.
@@ -309,13 +325,22 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       limit,
     }) as eventSql.EventRow[];
     const full = rows.length === limit;
+    const events = rows.map(eventSql.rowToEvent);
+    const through = full ? rows[rows.length - 1]!.seq : upTo;
+    const last = events.at(-1);
     return {
       status: "ok",
-      events: rows.map(eventSql.rowToEvent),
-      through: full ? rows[rows.length - 1]!.seq : upTo,
+      events,
+      through,
       more: full || upTo < head,
+      atThrough: last?.seq === through ? last : eventAt(through),
     };
   });
+
+  const eventAt = (seq: number) => {
+    const row = prepare(eventSql.EVENT_AT_SQL).get(seq) as eventSql.EventRow | undefined;
+    return row === undefined ? undefined : eventSql.rowToEvent(row);
+  };
 
   const purgeEvents = db.transaction((before: number, limit: number) => {
     const oldest = prepare(eventSql.OLDEST_EVENTS_SQL).all({ limit }) as { seq: number; time: number }[];
@@ -337,7 +362,15 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     dataVersion = db.pragma("data_version", { simple: true }) as number;
     poller = setInterval(() => {
       if (!db.open) return;
-      const now = run(() => db.pragma("data_version", { simple: true }) as number);
+      let now: number;
+      try {
+        now = run(() => db.pragma("data_version", { simple: true }) as number);
+      } catch {
+        // Counted by run(). Tell the listeners anyway: their reads will meet
+        // the same error and end their streams, rather than wait in silence.
+        notify();
+        return;
+      }
       if (now !== dataVersion) {
         dataVersion = now;
         notify();
@@ -406,6 +439,9 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     },
     async readEvents(after, filter, limit) {
       return run(() => readEvents(after, filter, limit));
+    },
+    async eventAt(seq) {
+      return run(() => eventAt(seq));
     },
     async purgeEvents(before, limit) {
       return run(() => purgeEvents.immediate(before, limit));

@@ -152,12 +152,13 @@ describe.each(CLIENTS)("WatchSessionEvents via $name", ({ make }) => {
     const client = connect(make(server.app));
     await client.call("openSession", { userId: "u" });
     expect(await streamError(client, { afterCursor: "12" })).toMatchObject({ code: 3, message: expect.stringMatching(/^after_cursor: /) });
-    expect(await streamError(client, { afterCursor: "0123456789abcdef-1", fromOldest: true })).toMatchObject({ code: 3, message: expect.stringMatching(/^from_oldest: /) });
+    expect(await streamError(client, { afterCursor: "0123456789abcdef-1-00000000", fromOldest: true })).toMatchObject({ code: 3, message: expect.stringMatching(/^from_oldest: /) });
     expect(await streamError(client, { types: ["SESSION_EVENT_TYPE_UNSPECIFIED"] })).toMatchObject({ code: 3, message: expect.stringMatching(/^types\[0\]: /) });
     const { batches } = await collectEvents(client, {}, ({ batches }) => batches.length > 0);
     const [logId] = batches[0]!.cursor.split("-");
-    const foreign = `${logId === "0123456789abcdef" ? "fedcba9876543210" : "0123456789abcdef"}-1`;
-    for (const afterCursor of [foreign, `${logId}-1000`]) {
+    const foreign = `${logId === "0123456789abcdef" ? "fedcba9876543210" : "0123456789abcdef"}-1-00000000`;
+    // Another database's, one beyond this log's newest event, one whose event is not the one at its seq.
+    for (const afterCursor of [foreign, `${logId}-1000-00000000`, `${logId}-1-00000000`]) {
       expect(await streamError(client, { afterCursor })).toMatchObject({ code: 11, reason: "ERROR_REASON_CURSOR_UNKNOWN" });
     }
   });
@@ -241,6 +242,34 @@ describe("WatchSessionEvents", () => {
     const admin = connect(connectJsonHttp1(server.app.httpPort, { authorization: "Bearer admin-key" }));
     expect(await streamError(gateway, {})).toMatchObject({ code: 7, message: expect.stringMatching(/may not call WatchSessionEvents/) });
     expect((await collectEvents(admin, {}, () => true)).batches).toHaveLength(1);
+  });
+
+  it.each([
+    ["grpc-js on the gRPC port", (server: TestServer) => grpcJsClient(server.app.grpcPort)],
+    ["Connect JSON over HTTP/1.1", (server: TestServer) => connectJsonHttp1(server.app.httpPort)],
+  ])("via %s: ends a stream at its deadline, as a deadline or a cancel, never an internal error", async (_name, make) => {
+    const server = await serve();
+    const client = connect(make(server));
+    const error = await collectEvents(client, {}, () => false, 10_000, { timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 4 });
+    const ended = () => server.logs.find((line) => line.procedure === "/sessions.v1.SessionsService/WatchSessionEvents");
+    await expect.poll(ended).toMatchObject({ msg: "rpc", messages: 1 });
+    // The server's own deadline, or the client's cancel at its deadline, whichever it heard first.
+    expect(["DEADLINE_EXCEEDED", "CANCELLED"]).toContain(ended()!.code);
+    expect(server.logs.filter((line) => line.level === "error")).toEqual([]);
+  });
+
+  it("splits a read into messages well under a client's 4 MiB limit, however long the events' fields", async () => {
+    const server = await serve();
+    const client = connect(grpcJsClient(server.app.grpcPort));
+    const long = (c: string) => c.repeat(1024);
+    for (let i = 0; i < 500; i++) {
+      await client.call("openSession", { userId: `${i}${long("€")}`.slice(0, 1024), client: long("ü"), address: long("€") });
+    }
+    const { events, batches } = await collectN(client, { fromOldest: true }, 500, 20_000);
+    expect(events).toHaveLength(500);
+    expect(batches.length).toBeGreaterThan(4);
+    expect(new Set(events.map((event) => event.cursor)).size).toBe(500);
   });
 
   it("logs each stream once when it ends, with the messages it sent", async () => {

@@ -6,7 +6,10 @@ import { DEFAULT_SESSION_POLICY } from "../../src/session/session-policy.js";
 import type { SessionStore } from "../../src/session/session-store.js";
 import { createTokenHasher } from "../../src/session/session-token.js";
 import { createSqliteSessionStore } from "../../src/sqlite/sqlite-session-store.js";
+import { copyFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { FakeClock } from "../support/fake-clock.js";
+import { tempDir } from "../support/test-server.js";
 
 const DAY = 86_400_000;
 const BATCH = 3;
@@ -92,7 +95,7 @@ describe("event feed", () => {
       clock,
       policy: DEFAULT_SESSION_POLICY,
       hasher: createTokenHasher(),
-      events: { batchSize: BATCH, heartbeatMs: HEARTBEAT_MS, maxStreams: 2, minReadIntervalMs: 20 },
+      events: { batchSize: BATCH, maxBatchBytes: 1 << 20, heartbeatMs: HEARTBEAT_MS, maxStreams: 2, minReadIntervalMs: 20 },
     });
   });
   afterEach(async () => {
@@ -105,7 +108,7 @@ describe("event feed", () => {
     const [before] = await openSessions(1);
     const stream = watch();
     const first = await next(stream);
-    expect(first).toEqual({ events: [], cursor: expect.stringMatching(/^[0-9a-f]{16}-1$/) });
+    expect(first).toEqual({ events: [], cursor: expect.stringMatching(/^[0-9a-f]{16}-1-[0-9a-f]{8}$/) });
     const [after] = await openSessions(1);
     const live = await next(stream);
     expect(live !== "none" && live.events.map((e) => [e.event.type, e.event.sessionId])).toEqual([["opened", after]]);
@@ -176,9 +179,9 @@ describe("event feed", () => {
     const fromLast = await next(watch({ afterCursor: all[2]!.cursor }));
     expect(fromLast !== "none" && fromLast.events).toHaveLength(1);
     const { logId } = await store.eventLog();
-    const foreign = `${logId === "0".repeat(16) ? "1" : "0".repeat(16)}-1`.padStart(18, "0");
+    const foreign = `${logId === "0".repeat(16) ? "1".repeat(16) : "0".repeat(16)}-1-00000000`;
     expect(await errorOf(watch({ afterCursor: foreign }).next())).toMatchObject({ kind: "out_of_range", reason: "cursor_unknown" });
-    expect(await errorOf(watch({ afterCursor: `${logId}-99` }).next())).toMatchObject({ kind: "out_of_range", reason: "cursor_unknown" });
+    expect(await errorOf(watch({ afterCursor: `${logId}-99-00000000` }).next())).toMatchObject({ kind: "out_of_range", reason: "cursor_unknown" });
   });
 
   it("ends a stream with OUT_OF_RANGE when retention overtakes a slow reader", async () => {
@@ -193,7 +196,8 @@ describe("event feed", () => {
   it.each([
     [{ afterCursor: "nope" }, /^after_cursor: is not a cursor/],
     [{ afterCursor: "0123456789abcdef-01" }, /^after_cursor: is not a cursor/],
-    [{ afterCursor: "0123456789abcdef-1", fromOldest: true }, /^from_oldest: must not be set with after_cursor/],
+    [{ afterCursor: "0123456789abcdef-1" }, /^after_cursor: is not a cursor/],
+    [{ afterCursor: "0123456789abcdef-1-00000000", fromOldest: true }, /^from_oldest: must not be set with after_cursor/],
     [{ userId: "x".repeat(1025) }, /^user_id: must be at most 1024 characters/],
     [{ types: ["nonsense" as never] }, /^types: has no event type "nonsense"/],
   ])("refuses %o with INVALID_ARGUMENT", async (input, message) => {
@@ -255,7 +259,7 @@ describe("event feed", () => {
       clock,
       policy: DEFAULT_SESSION_POLICY,
       hasher: createTokenHasher(),
-      events: { batchSize: 500, heartbeatMs: HEARTBEAT_MS, maxStreams: 2, minReadIntervalMs },
+      events: { batchSize: 500, maxBatchBytes: 1 << 20, heartbeatMs: HEARTBEAT_MS, maxStreams: 2, minReadIntervalMs },
     });
     const stream = feed.watchSessionEvents(watchInput(), aborter.signal);
     open.push(stream);
@@ -275,5 +279,57 @@ describe("event feed", () => {
     expect(got).toEqual(ids);
     expect(reads - before).toBeGreaterThanOrEqual(least);
     expect(reads - before).toBeLessThanOrEqual(most);
+  });
+});
+
+describe("event feed over a database restored from an older copy", () => {
+  const dir = tempDir();
+  afterEach(() => dir.remove());
+
+  it("refuses a cursor whose seq now holds another event, instead of skipping events", async () => {
+    const path = join(dir.path, "events.db");
+    const clock = new FakeClock();
+    const session = (store: SessionStore) => {
+      const controller = createSessionController({ store, clock, policy: DEFAULT_SESSION_POLICY, hasher: createTokenHasher() });
+      return {
+        open: async (n: number) => {
+          for (let i = 0; i < n; i++) await controller.openSession(openInput());
+        },
+        first: async (input: Partial<WatchEventsInput>) => {
+          const aborter = new AbortController();
+          const stream = controller.watchSessionEvents(watchInput(input), aborter.signal);
+          try {
+            const result = await stream.next();
+            return result.value as EventBatch;
+          } finally {
+            aborter.abort();
+            await stream.return(undefined);
+          }
+        },
+      };
+    };
+    let store = createSqliteSessionStore({ path });
+    await session(store).open(3);
+    await store.dispose(); // checkpoints the WAL into the file
+    copyFileSync(path, `${path}.backup`);
+    store = createSqliteSessionStore({ path });
+    await session(store).open(3);
+    const { cursor } = await session(store).first({ fromOldest: true });
+    expect(cursor).toMatch(/-6-/);
+    await store.dispose();
+
+    // Restore the backup: seqs 4 to 6 will be given to other events.
+    copyFileSync(`${path}.backup`, path);
+    rmSync(`${path}-wal`, { force: true });
+    rmSync(`${path}-shm`, { force: true });
+    store = createSqliteSessionStore({ path });
+    await session(store).open(5);
+    const error = await session(store).first({ afterCursor: cursor }).then(() => "no error", (e: unknown) => e);
+    expect(error).toMatchObject({ kind: "out_of_range", reason: "cursor_unknown" });
+    // A cursor from before the fork still resumes.
+    const { events } = await session(store).first({ fromOldest: true });
+    const early = await session(store).first({ afterCursor: events[2]!.cursor });
+    expect(early.events.map((e) => e.event.seq)).toEqual([4, 5, 6, 7, 8]);
+    await store.dispose();
   });
 });

@@ -123,7 +123,7 @@ export interface TestClient {
   readonly name: string;
   call(method: MethodName, request?: TestRequest): Promise<TestResponse>;
   /** WatchSessionEvents until `signal` aborts (the iteration then just ends) or the server ends it (RpcError). */
-  watch(request: TestWatchRequest, signal: AbortSignal): AsyncIterable<TestEventBatch>;
+  watch(request: TestWatchRequest, signal: AbortSignal, options?: { timeoutMs?: number }): AsyncIterable<TestEventBatch>;
   close(): void;
 }
 
@@ -166,10 +166,12 @@ export function grpcJsClient(port: number, headers: Record<string, string> = {})
         });
       });
     },
-    async *watch(request, signal) {
-      const open = (client as unknown as Record<string, (req: unknown, metadata: grpc.Metadata) => grpc.ClientReadableStream<unknown>>)
-        .WatchSessionEvents!;
-      const call = open.call(client, request, metadata);
+    async *watch(request, signal, options = {}) {
+      const open = (
+        client as unknown as Record<string, (req: unknown, metadata: grpc.Metadata, options: grpc.CallOptions) => grpc.ClientReadableStream<unknown>>
+      ).WatchSessionEvents!;
+      const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+      const call = open.call(client, request, metadata, { deadline });
       const cancel = () => call.cancel();
       signal.addEventListener("abort", cancel);
       try {
@@ -205,10 +207,10 @@ export function connectClient(name: string, transport: Transport): TestClient {
         throw new RpcError(connectError.code, connectError.rawMessage, reason);
       }
     },
-    async *watch(request, signal) {
+    async *watch(request, signal, options = {}) {
       const types = (request.types ?? []).map((name) => SessionEventTypeSchema.values.find((v) => v.name === name)?.number ?? 999);
       try {
-        for await (const batch of client.watchSessionEvents({ ...request, types }, { signal })) {
+        for await (const batch of client.watchSessionEvents({ ...request, types }, { signal, ...options })) {
           yield {
             cursor: batch.cursor,
             events: batch.events.map((event) => ({

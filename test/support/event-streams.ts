@@ -15,12 +15,13 @@ export async function collectEvents(
   request: TestWatchRequest,
   enough: (collected: Collected) => boolean,
   timeoutMs = 5000,
+  options: { timeoutMs?: number } = {},
 ): Promise<Collected> {
   const aborter = new AbortController();
   const collected: Collected = { events: [], batches: [] };
   const timer = setTimeout(() => aborter.abort(), timeoutMs);
   try {
-    for await (const batch of client.watch(request, aborter.signal)) {
+    for await (const batch of client.watch(request, aborter.signal, options)) {
       collected.batches.push(batch);
       collected.events.push(...batch.events);
       if (enough(collected)) return collected;

@@ -505,6 +505,7 @@ export function describeStoreContract(name: string, createStore: () => SessionSt
         const seqs = async (...args: Parameters<typeof read>) => {
           const result = await read(...args);
           if (result.status !== "ok") return result.status;
+          expect(result.atThrough?.seq).toBe(result.through);
           return { seqs: result.events.map((e) => e.seq), through: result.through, more: result.more };
         };
         expect(await seqs(0, {})).toEqual({ seqs: [1, 2, 3, 4], through: 4, more: false });
@@ -534,7 +535,9 @@ export function describeStoreContract(name: string, createStore: () => SessionSt
         expect(await store.eventLog()).toMatchObject({ head: 5, purgedThrough: 4 });
         const rest = await store.readEvents(4, {}, 10);
         expect(rest.status === "ok" && rest.events.map((e) => e.seq)).toEqual([5]);
-        expect(await store.readEvents(5, {}, 10)).toEqual({ status: "ok", events: [], through: 5, more: false });
+        expect(await store.readEvents(5, {}, 10)).toMatchObject({ status: "ok", events: [], through: 5, more: false });
+        expect(await store.eventAt(5)).toMatchObject({ seq: 5, type: "opened" });
+        expect(await store.eventAt(1)).toBeUndefined();
         await add(sessionRecord());
         expect(await store.eventLog()).toMatchObject({ head: 6 });
       });
