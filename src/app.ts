@@ -124,6 +124,10 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
           typeof createConnectHandler
         >[0]["fallback"],
         maxReceiveMessageBytes: config.maxReceiveMessageBytes,
+        onResponseFailed: (procedure, error, clientGone) =>
+          clientGone
+            ? logger.debug("client went away before the response was written", { procedure })
+            : logger.error("response failed", { procedure, ...describeError(error) }),
       }),
     });
     servers.push(http);

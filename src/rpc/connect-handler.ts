@@ -1,14 +1,32 @@
-import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createConnectRouter, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect";
+import {
+  compressionBrotli,
+  compressionGzip,
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from "@connectrpc/connect-node";
+import type * as http from "node:http";
+import type * as http2 from "node:http2";
 import { SessionsService } from "../../gen/sessions/v1/sessions_pb.js";
+
+/** A request handler for HTTP/1.1 and HTTP/2 alike, as node's servers call it. */
+export type NodeHandler = (
+  request: http.IncomingMessage | http2.Http2ServerRequest,
+  response: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
 
 export interface ConnectHandlerOptions {
   /** Registers every service the port serves. */
   readonly routes: (router: ConnectRouter) => void;
   /** Answers requests that are no RPC. */
-  readonly fallback: NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>;
+  readonly fallback: NodeHandler;
   /** Largest request accepted, in bytes. */
   readonly maxReceiveMessageBytes: number;
+  /**
+   * Told when a response could not be written: `clientGone` when the client
+   * had already disconnected (a stream cancelled mid-way), which is routine.
+   */
+  readonly onResponseFailed: (procedure: string, error: unknown, clientGone: boolean) => void;
 }
 
 /** The Connect routes of the HTTP port; tests mount the same ones in memory. */
@@ -19,13 +37,30 @@ export function sessionsRoutes(service: ServiceImpl<typeof SessionsService>) {
 /**
  * The HTTP port's request handler: the Connect protocol (JSON and binary),
  * gRPC-Web and gRPC, for the same service implementation as the gRPC port.
+ * It does what connect-node's connectNodeAdapter does, except that a failed
+ * response goes to `onResponseFailed` (our log) instead of console.error.
  */
-export function createConnectHandler(
-  options: ConnectHandlerOptions,
-): ReturnType<typeof connectNodeAdapter> {
-  return connectNodeAdapter({
-    routes: options.routes,
-    fallback: options.fallback,
+export function createConnectHandler(options: ConnectHandlerOptions): NodeHandler {
+  const router = createConnectRouter({
     readMaxBytes: options.maxReceiveMessageBytes,
+    acceptCompression: [compressionGzip, compressionBrotli],
   });
+  options.routes(router);
+  const byPath = new Map(router.handlers.map((handler) => [handler.requestPath, handler]));
+  return (request, response) => {
+    const handler = byPath.get(request.url?.split("?", 1)[0] ?? "");
+    if (handler === undefined) {
+      options.fallback(request, response);
+      return;
+    }
+    handler(universalRequestFromNodeRequest(request, response, undefined, undefined))
+      .then((answer) => universalResponseToNodeResponse(answer, response))
+      .catch((error: unknown) => {
+        const procedure = `/${handler.service.typeName}/${handler.method.name}`;
+        // On HTTP/2 the compatibility objects outlive the stream the client reset.
+        const stream = "stream" in response ? response.stream : undefined;
+        const clientGone = response.destroyed || request.destroyed || stream?.destroyed === true || stream?.closed === true;
+        options.onResponseFailed(procedure, error, clientGone);
+      });
+  };
 }
