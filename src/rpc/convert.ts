@@ -38,9 +38,12 @@ const CLOSE_REASONS: Record<CloseReason, ProtoCloseReason> = {
   evicted: ProtoCloseReason.EVICTED,
   token_reuse: ProtoCloseReason.TOKEN_REUSE,
 };
-const CLOSE_REASONS_BY_WIRE = new Map(
-  Object.entries(CLOSE_REASONS).map(([domain, wire]) => [wire, domain as CloseReason]),
-);
+const CLOSE_REASONS_BY_WIRE = byWire(CLOSE_REASONS);
+
+/** A domain-to-wire enum table, the other way round. */
+function byWire<D extends string, W>(table: Record<D, W>): Map<W, D> {
+  return new Map(Object.entries(table).map(([domain, wire]) => [wire as W, domain as D]));
+}
 
 /** Longest Duration the wire format allows (10,000 years), in seconds. */
 const MAX_DURATION_SECONDS = 315_576_000_000n;
@@ -179,9 +182,7 @@ const EVENT_TYPES: Record<SessionEventType, ProtoEventType> = {
   deleted: ProtoEventType.DELETED,
   purged: ProtoEventType.PURGED,
 };
-const EVENT_TYPES_BY_WIRE = new Map(
-  Object.entries(EVENT_TYPES).map(([domain, wire]) => [wire, domain as SessionEventType]),
-);
+const EVENT_TYPES_BY_WIRE = byWire(EVENT_TYPES);
 
 /** A watch request's types in domain terms; UNSPECIFIED or an unknown number is refused. */
 export function eventTypesFromProto(types: readonly ProtoEventType[]): SessionEventType[] {

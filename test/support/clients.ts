@@ -189,6 +189,14 @@ export function grpcJsClient(port: number, headers: Record<string, string> = {})
   };
 }
 
+/** A Connect-ES client's error as an RpcError. */
+function rpcErrorOf(error: unknown): RpcError {
+  const connectError = ConnectError.from(error);
+  const [detail] = connectError.findDetails(ErrorDetailSchema);
+  const reason = detail === undefined ? undefined : enumName(ErrorReasonSchema, detail.reason);
+  return new RpcError(connectError.code, connectError.rawMessage, reason);
+}
+
 /** A Connect-ES client over the given transport. */
 export function connectClient(name: string, transport: Transport): TestClient {
   const client = createClient(SessionsService, transport);
@@ -201,10 +209,7 @@ export function connectClient(name: string, transport: Transport): TestClient {
         const response = await methods[method]?.(create(desc.input, toEsRequest(request) as never));
         return normalize(method, response as Record<string, unknown>, fromEsSession);
       } catch (error) {
-        const connectError = ConnectError.from(error);
-        const [detail] = connectError.findDetails(ErrorDetailSchema);
-        const reason = detail === undefined ? undefined : enumName(ErrorReasonSchema, detail.reason);
-        throw new RpcError(connectError.code, connectError.rawMessage, reason);
+        throw rpcErrorOf(error);
       }
     },
     async *watch(request, signal, options = {}) {
@@ -228,10 +233,7 @@ export function connectClient(name: string, transport: Transport): TestClient {
         }
       } catch (error) {
         if (signal.aborted) return;
-        const connectError = ConnectError.from(error);
-        const [detail] = connectError.findDetails(ErrorDetailSchema);
-        const reason = detail === undefined ? undefined : enumName(ErrorReasonSchema, detail.reason);
-        throw new RpcError(connectError.code, connectError.rawMessage, reason);
+        throw rpcErrorOf(error);
       }
     },
     close: () => undefined,
