@@ -32,6 +32,8 @@ const ALLOWED: Record<string, RegExp> = {
   sqlite: /^(node:|better-sqlite3$|\.\/|\.\.\/session\/)/,
   rpc: /^(node:|@bufbuild\/protobuf|@connectrpc\/|@grpc\/grpc-js$|\.\/|\.\.\/session\/|\.\.\/logger\.js$|\.\.\/health\.js$|\.\.\/metrics\.js$|\.\.\/\.\.\/gen\/)/,
   server: /^(node:|@grpc\/grpc-js$|\.\/)/,
+  // The SDK: the generated code and the RPC libraries, never the server.
+  client: /^(node:|@bufbuild\/protobuf|@connectrpc\/|@grpc\/grpc-js$|\.\/|\.\.\/\.\.\/gen\/)/,
   logger: /^pino$/,
   health: /^$/,
   metrics: /^prom-client$/,

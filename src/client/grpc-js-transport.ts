@@ -1,0 +1,168 @@
+import {
+  create,
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethod,
+  type DescMethodStreaming,
+  type DescMethodUnary,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
+import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
+
+/** A Connect Transport over @grpc/grpc-js, for the gRPC port; close() releases its channel. */
+export interface GrpcJsTransport extends Transport {
+  close(): void;
+}
+
+/**
+ * Serves Connect's typed clients over grpc-js: unary and server-streaming
+ * methods, metadata both ways, deadlines, cancellation, and errors with their
+ * status details (grpc-status-details-bin) as ConnectErrors.
+ */
+export function createGrpcJsTransport(
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  channelOptions: grpc.ChannelOptions = {},
+): GrpcJsTransport {
+  const client = new grpc.Client(address, credentials, channelOptions);
+  const pathOf = (method: DescMethod) => `/${method.parent.typeName}/${method.name}`;
+  const callOptions = (timeoutMs: number | undefined): grpc.CallOptions =>
+    timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs };
+
+  return {
+    unary<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodUnary<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: ConstructorParameters<typeof Headers>[0],
+      input: MessageInitShape<I>,
+    ): Promise<UnaryResponse<I, O>> {
+      return new Promise((resolve, reject) => {
+        if (signal?.aborted) return reject(ConnectError.from(signal.reason, Code.Canceled));
+        let responseHeader = new Headers();
+        let trailer = new Headers();
+        const call = client.makeUnaryRequest(
+          pathOf(method),
+          serializer(method.input),
+          deserializer(method.output),
+          create(method.input, input),
+          toMetadata(header),
+          callOptions(timeoutMs),
+          (error: grpc.ServiceError | null, message?: MessageShape<O>) => {
+            signal?.removeEventListener("abort", cancel);
+            if (error !== null || message === undefined) return reject(toConnectError(error));
+            resolve({ stream: false, service: method.parent, method, header: responseHeader, message, trailer });
+          },
+        );
+        const cancel = () => call.cancel();
+        signal?.addEventListener("abort", cancel, { once: true });
+        call.on("metadata", (metadata: grpc.Metadata) => (responseHeader = toHeaders(metadata)));
+        call.on("status", (status: grpc.StatusObject) => (trailer = toHeaders(status.metadata)));
+      });
+    },
+
+    async stream<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodStreaming<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: ConstructorParameters<typeof Headers>[0],
+      input: AsyncIterable<MessageInitShape<I>>,
+    ): Promise<StreamResponse<I, O>> {
+      if (method.methodKind !== "server_streaming") {
+        throw new ConnectError(`${method.name}: only server streaming is supported`, Code.Unimplemented);
+      }
+      let request: MessageInitShape<I> | undefined;
+      for await (const message of input) request = message;
+      const call = client.makeServerStreamRequest(
+        pathOf(method),
+        serializer(method.input),
+        deserializer(method.output),
+        create(method.input, request),
+        toMetadata(header),
+        callOptions(timeoutMs),
+      );
+      const cancel = () => call.cancel();
+      signal?.addEventListener("abort", cancel, { once: true });
+      const responseHeader = new Headers();
+      const trailer = new Headers();
+      call.on("metadata", (metadata: grpc.Metadata) => toHeaders(metadata).forEach((v, k) => responseHeader.set(k, v)));
+      call.on("status", (status: grpc.StatusObject) => toHeaders(status.metadata).forEach((v, k) => trailer.set(k, v)));
+      async function* messages(): AsyncGenerator<MessageShape<O>> {
+        try {
+          for await (const message of call) yield message as MessageShape<O>;
+        } catch (error) {
+          if (signal?.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
+          throw toConnectError(error as grpc.ServiceError);
+        } finally {
+          signal?.removeEventListener("abort", cancel);
+          call.cancel();
+        }
+      }
+      return { stream: true, service: method.parent, method, header: responseHeader, message: messages(), trailer };
+    },
+
+    close: () => client.close(),
+  };
+}
+
+function serializer(schema: DescMessage) {
+  return (message: unknown) => Buffer.from(toBinary(schema, message as never));
+}
+
+function deserializer<S extends DescMessage>(schema: S) {
+  return (bytes: Buffer): MessageShape<S> => fromBinary(schema, bytes);
+}
+
+function toMetadata(header: ConstructorParameters<typeof Headers>[0]): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  new Headers(header).forEach((value, key) => metadata.set(key, value));
+  return metadata;
+}
+
+function toHeaders(metadata: grpc.Metadata): Headers {
+  const headers = new Headers();
+  for (const [key, values] of Object.entries(metadata.getMap())) {
+    headers.set(key, typeof values === "string" ? values : values.toString("base64"));
+  }
+  return headers;
+}
+
+const STATUS_DETAILS_KEY = "grpc-status-details-bin";
+
+/** A grpc-js error as a ConnectError, with the details of its google.rpc.Status. */
+function toConnectError(error: grpc.ServiceError | null): ConnectError {
+  if (error === null) return new ConnectError("no response", Code.Internal);
+  const connectError = new ConnectError(error.details, error.code as number as Code, toHeaders(error.metadata ?? new grpc.Metadata()), [], error);
+  const [bin] = error.metadata?.get(STATUS_DETAILS_KEY) ?? [];
+  // Incoming details, as Connect's own gRPC transport keeps them: type name and bytes.
+  if (bin instanceof Buffer) connectError.details = statusDetails(bin);
+  return connectError;
+}
+
+/** The details (google.protobuf.Any, field 3) of an encoded google.rpc.Status. */
+function statusDetails(bytes: Uint8Array): { type: string; value: Uint8Array }[] {
+  const details: { type: string; value: Uint8Array }[] = [];
+  const status = new BinaryReader(bytes);
+  while (status.pos < status.len) {
+    const [field, wireType] = status.tag();
+    if (field !== 3) {
+      status.skip(wireType);
+      continue;
+    }
+    const any = new BinaryReader(status.bytes());
+    let typeUrl = "";
+    let value: Uint8Array = new Uint8Array();
+    while (any.pos < any.len) {
+      const [anyField, anyWire] = any.tag();
+      if (anyField === 1) typeUrl = any.string();
+      else if (anyField === 2) value = any.bytes();
+      else any.skip(anyWire);
+    }
+    details.push({ type: typeUrl.slice(typeUrl.lastIndexOf("/") + 1), value });
+  }
+  return details;
+}
