@@ -1,7 +1,7 @@
 /**
- * The TypeScript SDK of the sessions service: `import { createSessionsClient }
- * from "sessions"`. It depends on the generated code and the RPC libraries
- * only, never on the server.
+ * The TypeScript SDK of the sessions service, exported as the "sessions"
+ * package (`createSessionsClient` and the generated messages). It depends on
+ * the generated code and the RPC libraries only, never on the server.
  */
 export {
   createSessionsClient,
