@@ -5,7 +5,7 @@ export default defineConfig({
   test: {
     include: ["test/interop/**/*.test.ts"],
     pool: "forks",
-    testTimeout: 30_000,
+    testTimeout: 60_000,
     hookTimeout: 60_000,
   },
 });

@@ -27,6 +27,28 @@ describe("buf curl, as the README shows it", () => {
   });
 
   it.each([
+    ["gRPC", "grpc", "grpcPort", ["--http2-prior-knowledge"]],
+    ["HTTP", "grpc", "httpPort", ["--http2-prior-knowledge"]],
+    ["HTTP", "connect", "httpPort", []],
+    ["HTTP", "grpcweb", "httpPort", []],
+  ] as const)("through reflection alone, lists the services on the %s port and calls one with %s", async (_port, protocol, port, extra) => {
+    const base = `http://127.0.0.1:${server.app[port]}`;
+    const { stdout } = await run(BUF, ["curl", "--protocol", protocol, ...extra, "--list-services", base], { cwd: ROOT });
+    expect(stdout.trim().split("\n").sort()).toEqual([
+      "grpc.health.v1.Health",
+      "grpc.reflection.v1.ServerReflection",
+      "grpc.reflection.v1alpha.ServerReflection",
+      "sessions.v1.SessionsService",
+    ]);
+    const call = await run(
+      BUF,
+      ["curl", "--protocol", protocol, ...extra, "-d", '{"total":true}', `${base}/sessions.v1.SessionsService/GetSessions`],
+      { cwd: ROOT },
+    );
+    expect(JSON.parse(call.stdout)).toHaveProperty("total");
+  });
+
+  it.each([
     ["connect", []],
     ["grpcweb", []],
     ["grpc", ["--http2-prior-knowledge"]],

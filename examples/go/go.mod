@@ -1,0 +1,3 @@
+module sessionsexample
+
+go 1.19
