@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,7 +23,9 @@ const EXPECTED = (refused: string) =>
  * with the buf templates and Debian's plugins, then the example programs run against a fresh
  * server. Needs protobuf-compiler, protobuf-compiler-grpc, python3-grpcio, python3-protobuf,
  * golang-go, golang-google-grpc-dev, golang-github-golang-protobuf-1-5-dev, protoc-gen-go,
- * protoc-gen-go-grpc and protobuf-compiler-grpc-java-plugin (.ci/run installs them).
+ * protoc-gen-go-grpc, protobuf-compiler-grpc-java-plugin, and for Java a JDK with libgrpc-java,
+ * libprotobuf-java, libnetty-java, libguava-java, libperfmark-java and libgoogle-gson-java
+ * (.ci/run installs them).
  */
 describe("the example clients in other languages", () => {
   const dir = tempDir();
@@ -65,13 +67,16 @@ describe("the example clients in other languages", () => {
     expect(stdout).toMatch(EXPECTED("Unauthenticated ERROR_REASON_TOKEN_UNKNOWN"));
   }, 180_000);
 
-  it("generates the Java stubs with the buf template", async () => {
+  it("compiles and runs examples/java (grpc-java) against the server", async () => {
     const out = join(dir.path, "java");
     await generate("java", out);
     const service = join(out, "gen/java/sessions/v1/SessionsServiceGrpc.java");
-    expect(existsSync(service)).toBe(true);
-    expect(readFileSync(service, "utf8")).toContain("public static SessionsServiceBlockingStub newBlockingStub(");
     expect(readFileSync(service, "utf8")).toContain("watchSessionEvents");
-    expect(existsSync(join(out, "gen/java/sessions/v1/Sessions.java"))).toBe(true);
-  });
+    // Debian's grpc-java, netty, guava, perfmark, gson and protobuf-java jars.
+    const classpath = "/usr/share/java/*";
+    const sources = [join(ROOT, "examples/java/Example.java"), service, join(out, "gen/java/sessions/v1/Sessions.java")];
+    await run("javac", ["-nowarn", "-cp", classpath, "-d", join(out, "classes"), ...sources]);
+    const { stdout } = await run("java", ["-cp", `${join(out, "classes")}:${classpath}`, "Example", `127.0.0.1:${server.app.grpcPort}`]);
+    expect(stdout).toMatch(EXPECTED("UNAUTHENTICATED"));
+  }, 120_000);
 });
