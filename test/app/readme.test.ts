@@ -66,7 +66,7 @@ describe("the README's 'Calling the service'", () => {
 
   it("names templates and examples that exist", () => {
     const skipped = blocks("sh").filter((block) => block.skipped).map((block) => block.code).join("\n");
-    for (const path of skipped.match(/buf\.gen\.\w+\.yaml|examples\/[\w/.]+\.py/g) ?? []) {
+    for (const path of skipped.match(/buf\.gen\.\w+\.yaml|examples\/[\w/.]+\.(?:py|go|java)/g) ?? []) {
       expect(() => readFileSync(join(ROOT, path))).not.toThrow();
     }
     expect(skipped).toContain("buf.gen.java.yaml");
