@@ -35,15 +35,15 @@ func main() {
 	}
 	defer conn.Close()
 	sessions := sessionsv1.NewSessionsServiceClient(conn)
-	// Each call gets its own deadline.
-	call := func() (context.Context, context.CancelFunc) {
-		return context.WithTimeout(context.Background(), 3*time.Second)
+	// Each call gets its own deadline (its timer releases the context when it fires).
+	call := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		time.AfterFunc(3*time.Second, cancel)
+		return ctx
 	}
 
-	ctx, cancel := call()
-	defer cancel()
 	data, _ := structpb.NewValue(map[string]interface{}{"theme": "dark"})
-	opened, err := sessions.OpenSession(ctx, &sessionsv1.OpenSessionRequest{UserId: "123", Client: "web", Data: data})
+	opened, err := sessions.OpenSession(call(), &sessionsv1.OpenSessionRequest{UserId: "123", Client: "web", Data: data})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func main() {
 	fmt.Printf("opened %s for %s\n", id, opened.GetSession().GetUserId())
 
 	// What a gateway does on every request: the token proves the session.
-	valid, err := sessions.ValidateSession(ctx, &sessionsv1.ValidateSessionRequest{Token: opened.GetToken(), Client: "web"})
+	valid, err := sessions.ValidateSession(call(), &sessionsv1.ValidateSessionRequest{Token: opened.GetToken(), Client: "web"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func main() {
 
 	data, _ = structpb.NewValue(map[string]interface{}{"theme": "light"})
 	version := int64(1)
-	stored, err := sessions.StoreSessionData(ctx, &sessionsv1.StoreSessionDataRequest{Id: id, Data: data, ExpectedVersion: &version})
+	stored, err := sessions.StoreSessionData(call(), &sessionsv1.StoreSessionDataRequest{Id: id, Data: data, ExpectedVersion: &version})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func main() {
 	fmt.Printf("stored %s, version %d\n", text, stored.GetSession().GetVersion())
 
 	active := true
-	page, err := sessions.GetSessions(ctx, &sessionsv1.GetSessionsRequest{
+	page, err := sessions.GetSessions(call(), &sessionsv1.GetSessionsRequest{
 		Filter: &sessionsv1.SessionFilter{UserId: "123", Active: &active}, Total: true,
 	})
 	if err != nil {
@@ -75,19 +75,19 @@ func main() {
 	}
 	fmt.Printf("listed %d of %d\n", len(page.GetSessions()), page.GetTotal())
 
-	closed, err := sessions.CloseSession(ctx, &sessionsv1.CloseSessionRequest{Id: id})
+	closed, err := sessions.CloseSession(call(), &sessionsv1.CloseSessionRequest{Id: id})
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("closed: active=%t\n", closed.GetSession().GetActive())
 
-	if _, err := sessions.DeleteSessionById(ctx, &sessionsv1.DeleteSessionByIdRequest{Id: id}); err != nil {
+	if _, err := sessions.DeleteSessionById(call(), &sessionsv1.DeleteSessionByIdRequest{Id: id}); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("deleted")
 
 	// Errors carry a status code, and the ErrorReason as a status detail: switch on those.
-	_, err = sessions.ValidateSession(ctx, &sessionsv1.ValidateSessionRequest{Token: opened.GetToken()})
+	_, err = sessions.ValidateSession(call(), &sessionsv1.ValidateSessionRequest{Token: opened.GetToken()})
 	st := status.Convert(err)
 	reason := "none"
 	for _, detail := range st.Details() {

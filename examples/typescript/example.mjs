@@ -1,7 +1,8 @@
 // The TypeScript SDK, end to end. Run from the repository, with the service running:
 //   node examples/typescript/example.mjs grpc 127.0.0.1:8090
 //   node examples/typescript/example.mjs connect http://127.0.0.1:8080
-// (This file is plain JavaScript; the same code type-checks as TypeScript.)
+// (Plain JavaScript, so that it runs as it is. In TypeScript, response fields that are
+// messages are optional: write opened.session!.id, or check them.)
 import { createSessionsClient, fromJsonValue, jsonValue, SessionsError } from "sessions";
 
 const [kind = "grpc", target = "127.0.0.1:8090"] = process.argv.slice(2);

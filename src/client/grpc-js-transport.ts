@@ -29,9 +29,12 @@ export function createGrpcJsTransport(
   channelOptions: grpc.ChannelOptions = {},
 ): GrpcJsTransport {
   const client = new grpc.Client(address, credentials, channelOptions);
+  /** Calls in progress: closing the channel does not end them, close() does. */
+  const calls = new Set<grpc.ClientUnaryCall | grpc.ClientReadableStream<unknown>>();
   const pathOf = (method: DescMethod) => `/${method.parent.typeName}/${method.name}`;
+  // As in Connect, a timeout of 0 or less means none.
   const callOptions = (timeoutMs: number | undefined): grpc.CallOptions =>
-    timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs };
+    timeoutMs === undefined || timeoutMs <= 0 ? {} : { deadline: Date.now() + timeoutMs };
 
   return {
     unary<I extends DescMessage, O extends DescMessage>(
@@ -60,6 +63,8 @@ export function createGrpcJsTransport(
         );
         const cancel = () => call.cancel();
         signal?.addEventListener("abort", cancel, { once: true });
+        calls.add(call);
+        call.on("status", () => calls.delete(call));
         call.on("metadata", (metadata: grpc.Metadata) => (responseHeader = toHeaders(metadata)));
         call.on("status", (status: grpc.StatusObject) => (trailer = toHeaders(status.metadata)));
       });
@@ -77,6 +82,7 @@ export function createGrpcJsTransport(
       }
       let request: MessageInitShape<I> | undefined;
       for await (const message of input) request = message;
+      if (signal?.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
       const call = client.makeServerStreamRequest(
         pathOf(method),
         serializer(method.input),
@@ -87,6 +93,8 @@ export function createGrpcJsTransport(
       );
       const cancel = () => call.cancel();
       signal?.addEventListener("abort", cancel, { once: true });
+      calls.add(call);
+      call.on("status", () => calls.delete(call));
       const responseHeader = new Headers();
       const trailer = new Headers();
       call.on("metadata", (metadata: grpc.Metadata) => toHeaders(metadata).forEach((v, k) => responseHeader.set(k, v)));
@@ -100,12 +108,16 @@ export function createGrpcJsTransport(
         } finally {
           signal?.removeEventListener("abort", cancel);
           call.cancel();
+          calls.delete(call);
         }
       }
       return { stream: true, service: method.parent, method, header: responseHeader, message: messages(), trailer };
     },
 
-    close: () => client.close(),
+    close() {
+      calls.forEach((call) => call.cancel());
+      client.close();
+    },
   };
 }
 
@@ -117,16 +129,23 @@ function deserializer<S extends DescMessage>(schema: S) {
   return (bytes: Buffer): MessageShape<S> => fromBinary(schema, bytes);
 }
 
+/** Headers as gRPC metadata; binary (-bin) values travel base64-encoded in Headers, as in Connect. */
 function toMetadata(header: ConstructorParameters<typeof Headers>[0]): grpc.Metadata {
   const metadata = new grpc.Metadata();
-  new Headers(header).forEach((value, key) => metadata.set(key, value));
+  new Headers(header).forEach((value, key) => {
+    if (!key.endsWith("-bin")) return metadata.add(key, value);
+    // Headers joins repeated values with ", "; base64 has no commas.
+    for (const item of value.split(/,\s*/)) metadata.add(key, Buffer.from(item, "base64"));
+  });
   return metadata;
 }
 
 function toHeaders(metadata: grpc.Metadata): Headers {
   const headers = new Headers();
-  for (const [key, values] of Object.entries(metadata.getMap())) {
-    headers.set(key, typeof values === "string" ? values : values.toString("base64"));
+  for (const key of Object.keys(metadata.getMap())) {
+    for (const value of metadata.get(key)) {
+      headers.append(key, typeof value === "string" ? value : value.toString("base64"));
+    }
   }
   return headers;
 }

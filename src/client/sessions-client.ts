@@ -3,6 +3,8 @@ import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type CallOptions, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
+import * as http from "node:http";
+import * as https from "node:https";
 import { ErrorDetailSchema, ErrorReason, SessionsService } from "../../gen/sessions/v1/sessions_pb.js";
 import { createGrpcJsTransport } from "./grpc-js-transport.js";
 
@@ -22,7 +24,10 @@ export interface SessionsClientOptions {
    * client's certificate and key. Needs `https://` for connect.
    */
   readonly tls?: { readonly ca?: string | Buffer; readonly cert?: string | Buffer; readonly key?: string | Buffer };
-  /** Deadline of each unary call unless the call sets its own (ms). Default 5000. Streams have none. */
+  /**
+   * Deadline of each unary call unless the call sets its own (ms); 0 or less
+   * for none. Default 5000. Streams have none unless the call sets one.
+   */
   readonly timeoutMs?: number;
   /**
    * Retries of idempotent calls (the proto's NO_SIDE_EFFECTS and IDEMPOTENT
@@ -34,7 +39,7 @@ export interface SessionsClientOptions {
 
 /** Every RPC of SessionsService as a typed method, plus close(). */
 export type SessionsClient = Client<typeof SessionsService> & {
-  /** Releases the connection. */
+  /** Ends streams still open (CANCELLED) and releases the connections. */
   close(): void;
 };
 
@@ -76,7 +81,7 @@ export class SessionsError extends Error {
     super(message, options);
   }
 
-  /** Any error as a SessionsError (INTERNAL if it is neither this nor a Connect error). */
+  /** Any error as a SessionsError (UNKNOWN if it is neither this nor a Connect error). */
   static from(error: unknown): SessionsError {
     if (error instanceof SessionsError) return error;
     const connectError = ConnectError.from(error);
@@ -107,21 +112,44 @@ export function createSessionsClient(options: SessionsClientOptions): SessionsCl
     if (options.apiKey !== undefined) headers.set("authorization", `Bearer ${options.apiKey}`);
     return headers;
   };
-  const client: Record<string, unknown> = { close };
+  /** Streams not yet ended: close() ends them, so that nothing keeps the process alive. */
+  const streams = new Set<AbortController>();
+  const client: Record<string, unknown> = {
+    close() {
+      streams.forEach((stream) => stream.abort(new ConnectError("the client was closed", Code.Canceled)));
+      close();
+    },
+  };
   for (const method of SessionsService.methods) {
     const call = raw[method.localName]!;
     if (method.methodKind === "server_streaming") {
-      client[method.localName] = (request: unknown, callOptions?: CallOptions) =>
-        rethrowing(call(request, { ...callOptions, headers: headersOf(callOptions) }) as AsyncIterable<unknown>);
+      client[method.localName] = (request: unknown, callOptions?: CallOptions) => {
+        // A signal of the stream's own: Connect's iterable has no return(), so a
+        // consumer's break reaches the call only through this.
+        const stream = new AbortController();
+        const follow = () => stream.abort(callOptions?.signal?.reason);
+        if (callOptions?.signal?.aborted) follow();
+        else callOptions?.signal?.addEventListener("abort", follow, { once: true });
+        streams.add(stream);
+        const messages = call(request, { ...callOptions, signal: stream.signal, headers: headersOf(callOptions) }) as AsyncIterable<unknown>;
+        return rethrowing(messages, () => {
+          callOptions?.signal?.removeEventListener("abort", follow);
+          streams.delete(stream);
+          stream.abort(new ConnectError("the stream was left", Code.Canceled));
+        });
+      };
       continue;
     }
     const retryable = isIdempotent(method);
     client[method.localName] = async (request: unknown, callOptions?: CallOptions) => {
-      const deadline = Date.now() + (callOptions?.timeoutMs ?? timeoutMs);
+      // As in Connect, a timeout of 0 or less means no deadline.
+      const ms = callOptions?.timeoutMs ?? timeoutMs;
+      const deadline = ms > 0 ? Date.now() + ms : Infinity;
+      const signal = callOptions?.signal;
       for (let attempt = 1; ; attempt++) {
         try {
-          const remaining = Math.max(1, deadline - Date.now());
-          return await call(request, { ...callOptions, timeoutMs: remaining, headers: headersOf(callOptions) });
+          const remaining = deadline === Infinity ? undefined : Math.max(1, deadline - Date.now());
+          return await call(request, { ...callOptions, timeoutMs: remaining ?? 0, headers: headersOf(callOptions) });
         } catch (error) {
           const failure = SessionsError.from(error);
           const backoff = Math.min(retry.maxBackoffMs, retry.initialBackoffMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
@@ -129,10 +157,10 @@ export function createSessionsClient(options: SessionsClientOptions): SessionsCl
             retryable &&
             failure.code === "UNAVAILABLE" &&
             attempt < retry.maxAttempts &&
-            callOptions?.signal?.aborted !== true &&
+            signal?.aborted !== true &&
             Date.now() + backoff < deadline;
           if (!again) throw failure;
-          await new Promise((resolve) => setTimeout(resolve, backoff));
+          await pause(backoff, signal);
         }
       }
     };
@@ -140,16 +168,33 @@ export function createSessionsClient(options: SessionsClientOptions): SessionsCl
   return client as SessionsClient;
 }
 
+/** Waits `ms`, or rejects (CANCELLED) as soon as `signal` aborts. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(SessionsError.from(new ConnectError("the call was cancelled", Code.Canceled, undefined, undefined, signal?.reason)));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
 function isIdempotent(method: DescMethod): boolean {
   // 1 = NO_SIDE_EFFECTS, 2 = IDEMPOTENT (google.protobuf.MethodOptions.IdempotencyLevel).
   return method.idempotency === 1 || method.idempotency === 2;
 }
 
-async function* rethrowing<T>(messages: AsyncIterable<T>): AsyncGenerator<T> {
+async function* rethrowing<T>(messages: AsyncIterable<T>, end: () => void): AsyncGenerator<T> {
   try {
     yield* messages;
   } catch (error) {
     throw SessionsError.from(error);
+  } finally {
+    end();
   }
 }
 
@@ -166,8 +211,10 @@ function connect(options: SessionsClientOptions): { transport: Transport; close:
   const nodeOptions = tls === undefined ? {} : { ...(tls.ca && { ca: tls.ca }), ...(tls.cert && { cert: tls.cert }), ...(tls.key && { key: tls.key }) };
   const { baseUrl } = options.transport;
   if (options.transport.httpVersion === "1.1") {
-    const transport = createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true, nodeOptions });
-    return { transport, close: () => undefined };
+    // An agent of our own, so that close() can end its connections.
+    const agent = baseUrl.startsWith("https:") ? new https.Agent({ keepAlive: true, ...nodeOptions }) : new http.Agent({ keepAlive: true });
+    const transport = createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true, nodeOptions: { agent } });
+    return { transport, close: () => agent.destroy() };
   }
   // Our own session manager, so that close() can end the HTTP/2 connection.
   const sessionManager = new Http2SessionManager(baseUrl, {}, nodeOptions);

@@ -42,7 +42,7 @@ describe("the README's 'Calling the service'", () => {
   };
 
   it("has two shell blocks to run, and marks the others", () => {
-    expect(blocks("sh").map((block) => block.skipped)).toEqual([false, false, true, true]);
+    expect(blocks("sh").map((block) => block.skipped)).toEqual([false, false, true, true, true]);
   });
 
   it("runs the curl block: opens, validates and lists a session, and shows an error with its reason", async () => {

@@ -97,6 +97,17 @@ describe.each(TRANSPORTS)("the TypeScript SDK via %s", (_name, transport) => {
     expect(oldest.value?.events[5]?.sessionId).toBe(other.session!.id);
   });
 
+  it("ends the call on the server when a consumer breaks out of a stream", async () => {
+    const server = await serve();
+    const sessions = client({ transport: transport(server) });
+    for await (const batch of sessions.watchSessionEvents({})) {
+      expect(batch.cursor).not.toBe("");
+      break;
+    }
+    const ended = () => server.logs.find((line) => line.procedure === "/sessions.v1.SessionsService/WatchSessionEvents");
+    await expect.poll(ended, { timeout: 3000 }).toMatchObject({ code: "CANCELLED" });
+  });
+
   it("throws SessionsError with the status code and the reason", async () => {
     const server = await serve({ sessions: { maxSessionsPerUser: 1 } });
     const sessions = client({ transport: transport(server) });
@@ -138,7 +149,18 @@ describe("the TypeScript SDK's deadlines, retries and TLS", () => {
     dir.remove();
   });
 
-  it.each(["grpc", "connect"] as const)("gives every unary call of the %s transport the default deadline, and a stream none", async (kind) => {
+  it.each(TRANSPORTS)("via %s, gives a stream no deadline of its own, and takes 0 as no deadline", async (_name, transport) => {
+    const server = await serve();
+    const sessions = client({ transport: transport(server), timeoutMs: 200 });
+    const stream = sessions.watchSessionEvents({})[Symbol.asyncIterator]();
+    await stream.next();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const opened = await sessions.openSession({ userId: "u1" }, { timeoutMs: 0 });
+    const { value } = await stream.next();
+    expect((value as WatchSessionEventsResponse).events[0]?.sessionId).toBe(opened.session!.id);
+  });
+
+  it.each(["grpc", "connect"] as const)("gives every unary call of the %s transport the default deadline", async (kind) => {
     const transport: SessionsTransport =
       kind === "grpc" ? { kind, address: `127.0.0.1:${silentPort}` } : { kind, baseUrl: `http://127.0.0.1:${silentPort}` };
     const sessions = client({ transport, timeoutMs: 300 });
@@ -162,17 +184,70 @@ describe("the TypeScript SDK's deadlines, retries and TLS", () => {
     const httpPort = await freePort();
     const transport: SessionsTransport =
       kind === "grpc" ? { kind, address: `127.0.0.1:${grpcPort}` } : { kind, baseUrl: `http://127.0.0.1:${httpPort}` };
-    const sessions = client({ transport, timeoutMs: 5000, retry: { maxAttempts: 20, initialBackoffMs: 20, maxBackoffMs: 100 } });
+    const sessions = client({ transport, timeoutMs: 5000, retry: { maxAttempts: 50, initialBackoffMs: 20, maxBackoffMs: 100 } });
 
-    expect(await failure(sessions.openSession({ userId: "u1" }))).toMatchObject({ code: "UNAVAILABLE" });
-    // GetSessionById has no side effects: retried until the server answers (here, NOT_FOUND).
+    // Both start while the server is down; only the one without side effects is retried.
+    const opening = failure(sessions.openSession({ userId: "u1" }));
     const reading = failure(sessions.getSessionById({ id: "0".repeat(32) }));
+    expect(await opening).toMatchObject({ code: "UNAVAILABLE" });
     await new Promise((resolve) => setTimeout(resolve, 300));
     const server = await serve({ grpcPort, httpPort });
     expect(await reading).toMatchObject({ code: "NOT_FOUND" });
-    // The refused OpenSession was not retried behind the caller's back.
     expect((await sessions.getSessions({ total: true })).total).toBe(0);
     expect(server.app.grpcPort).toBe(grpcPort);
+  });
+
+  it.each(["grpc", "connect"] as const)("gives up retrying at the deadline, and at once when the caller aborts (%s)", async (kind) => {
+    const port = await freePort();
+    const transport: SessionsTransport =
+      kind === "grpc" ? { kind, address: `127.0.0.1:${port}` } : { kind, baseUrl: `http://127.0.0.1:${port}` };
+    const sessions = client({ transport, timeoutMs: 400, retry: { maxAttempts: 1000, initialBackoffMs: 50, maxBackoffMs: 50 } });
+    let started = performance.now();
+    expect(await failure(sessions.getSessionById({ id: "0".repeat(32) }))).toMatchObject({ code: "UNAVAILABLE" });
+    expect(performance.now() - started).toBeLessThan(1500);
+
+    const patient = client({ transport, timeoutMs: 60_000, retry: { maxAttempts: 1000, initialBackoffMs: 2000, maxBackoffMs: 2000 } });
+    const aborter = new AbortController();
+    started = performance.now();
+    setTimeout(() => aborter.abort(), 100);
+    expect(await failure(patient.getSessionById({ id: "0".repeat(32) }, { signal: aborter.signal }))).toMatchObject({ code: "CANCELLED" });
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it.each(TRANSPORTS)("via %s, refuses a stream whose signal is already aborted", async (_name, transport) => {
+    const server = await serve();
+    const sessions = client({ transport: transport(server) });
+    const aborted = AbortSignal.abort();
+    expect(await failure(sessions.watchSessionEvents({}, { signal: aborted })[Symbol.asyncIterator]().next())).toMatchObject({
+      code: "CANCELLED",
+    });
+  });
+
+  it("sends binary (-bin) headers as gRPC binary metadata", async () => {
+    const server = await serve();
+    const sessions = client({ transport: { kind: "grpc", address: `127.0.0.1:${server.app.grpcPort}` } });
+    const opened = await sessions.openSession({ userId: "u1" }, { headers: { "x-trace-bin": Buffer.from([0, 1, 2]).toString("base64") } });
+    expect(opened.session!.userId).toBe("u1");
+  });
+
+  it.each(["grpc", "connect-h2", "connect-h1"] as const)("lets a process exit after close(), even with a stream left by a break (%s)", async (kind) => {
+    const server = await serve();
+    const transport = {
+      grpc: { kind: "grpc", address: `127.0.0.1:${server.app.grpcPort}` },
+      "connect-h2": { kind: "connect", baseUrl: `http://127.0.0.1:${server.app.httpPort}` },
+      "connect-h1": { kind: "connect", baseUrl: `http://127.0.0.1:${server.app.httpPort}`, httpVersion: "1.1" },
+    }[kind];
+    const script = `
+      import { createSessionsClient } from "sessions";
+      const client = createSessionsClient({ transport: ${JSON.stringify(transport)} });
+      await client.openSession({ userId: "u1" });
+      for await (const batch of client.watchSessionEvents({ fromOldest: true })) break;
+      const left = client.watchSessionEvents({})[Symbol.asyncIterator]();
+      await left.next();
+      client.close();
+      console.log("closed");`;
+    const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], { cwd: ROOT, timeout: 8000 });
+    expect(stdout).toBe("closed\n");
   });
 
   it.each(TRANSPORTS)("speaks TLS via %s, trusting the given CA", async (_name, transport) => {
@@ -186,6 +261,18 @@ describe("the TypeScript SDK's deadlines, retries and TLS", () => {
     expect((await sessions.openSession({ userId: "u1" })).session?.userId).toBe("u1");
     const untrusting = client({ transport: made.kind === "grpc" ? { kind: "grpc", address: `localhost:${server.app.grpcPort}` } : made, tls: {} });
     expect((await failure(untrusting.openSession({ userId: "u1" }))).code).toMatch(/UNAVAILABLE|INTERNAL|UNKNOWN/);
+  });
+
+  it.each(TRANSPORTS)("speaks mutual TLS via %s with a client certificate", async (_name, transport) => {
+    const certs = makeCertificates(dir.path);
+    const server = await serve({ tlsCertFile: certs.serverCert, tlsKeyFile: certs.serverKey, tlsClientCaFile: certs.caCert });
+    const made = transport(server, "https");
+    const target: SessionsTransport = made.kind === "grpc" ? { kind: "grpc", address: `localhost:${server.app.grpcPort}` } : made;
+    const sessions = client({ transport: target, tls: { ca: certs.pem.ca, cert: certs.pem.clientCert, key: certs.pem.clientKey } });
+    expect((await sessions.openSession({ userId: "u1" })).session?.userId).toBe("u1");
+    // Without one, the handshake fails: UNAVAILABLE on grpc-js, INTERNAL or UNKNOWN on Connect.
+    const anonymous = client({ transport: target, tls: { ca: certs.pem.ca }, timeoutMs: 2000 });
+    expect((await failure(anonymous.openSession({ userId: "u1" }))).code).toMatch(target.kind === "grpc" ? /^UNAVAILABLE$/ : /^(INTERNAL|UNKNOWN|UNAVAILABLE)$/);
   });
 
   it("runs the README's example over both ports, as the package's users import it", async () => {

@@ -48,6 +48,16 @@ describe("the example clients in other languages", () => {
     expect(stdout).toMatch(EXPECTED("UNAUTHENTICATED"));
   });
 
+  it("generates the Python stubs with the README's protoc command too", async () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const command = /`(protoc -I proto --python_out=OUT [^`]+)`/.exec(readme)![1]!;
+    const out = join(dir.path, "protoc-python");
+    mkdirSync(out);
+    await run("bash", ["-c", command.replaceAll("OUT", out)], { cwd: ROOT });
+    expect(readFileSync(join(out, "sessions/v1/sessions_pb2.py"), "utf8")).toContain("sessions/v1/sessions.proto");
+    expect(readFileSync(join(out, "sessions/v1/sessions_pb2_grpc.py"), "utf8")).toContain("class SessionsServiceStub");
+  });
+
   it("builds and runs examples/go (google.golang.org/grpc) against the server", async () => {
     // GOPATH mode with Debian's Go packages: no module proxy is reachable here.
     const gopath = join(dir.path, "go");
