@@ -1,0 +1,58 @@
+import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { timestampFromMs, durationFromMs } from "@bufbuild/protobuf/wkt";
+import * as grpc from "@grpc/grpc-js";
+import { SessionSchema, SessionsService } from "../gen/sessions/v1/sessions_pb.js";
+
+/**
+ * The reference the benchmarks compare with: SessionsService on
+ * @grpc/grpc-js, built from the same generated descriptors, doing nothing
+ * but decode each request and answer a fixed response of the right type (a
+ * typical session where the response has one). Run as a process: prints
+ * {"port":N} and serves until SIGTERM.
+ */
+const now = Date.now();
+const session = create(SessionSchema, {
+  id: "0123456789abcdef0123456789abcdef",
+  userId: "user-1",
+  userName: "User One",
+  active: true,
+  openTime: timestampFromMs(now),
+  requestTime: timestampFromMs(now),
+  expireTime: timestampFromMs(now + 1_800_000),
+  address: "10.0.0.1",
+  client: "web",
+  version: 1n,
+  idleTimeout: durationFromMs(1_800_000),
+  absoluteTimeout: durationFromMs(86_400_000),
+});
+
+const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+const implementation: grpc.UntypedServiceImplementation = {};
+for (const method of SessionsService.methods) {
+  if (method.methodKind !== "unary") continue;
+  const output: DescMessage = method.output;
+  const fields = new Set(output.fields.map((field) => field.localName));
+  const response = create(output, {
+    ...(fields.has("session") && { session }),
+    ...(fields.has("sessions") && { sessions: Array.from({ length: 50 }, () => session) }),
+  } as never);
+  definition[method.localName] = {
+    path: `/${SessionsService.typeName}/${method.name}`,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: unknown) => Buffer.from(toBinary(method.input, message as never)),
+    requestDeserialize: (bytes: Buffer) => fromBinary(method.input, bytes),
+    responseSerialize: (message: unknown) => Buffer.from(toBinary(output, message as never)),
+    responseDeserialize: (bytes: Buffer) => fromBinary(output, bytes),
+  };
+  implementation[method.localName] = (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+    callback(null, response);
+}
+
+const server = new grpc.Server();
+server.addService(definition, implementation);
+server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, port) => {
+  if (error) throw error;
+  console.log(JSON.stringify({ port }));
+});
+process.on("SIGTERM", () => server.tryShutdown(() => process.exit(0)));
