@@ -22,8 +22,9 @@ export interface Metrics {
  * Prometheus metrics in a registry of their own: calls by procedure and code
  * (count and latency histogram), sessions opened and closed by reason, active
  * sessions (counted when scraped), events by type and event streams, sweeper
- * runs and what they did, SQLite
- * errors by code, and Node's process metrics, event-loop lag among them.
+ * runs and what they did, SQLite errors by code, and Node's process metrics,
+ * event-loop lag among them. WatchSessionEvents streams count as calls too;
+ * their duration is the stream's life, so they fill the top buckets.
  */
 export function createMetrics(options: {
   countActiveSessions: () => Promise<number>;
