@@ -36,6 +36,29 @@ export function createGrpcJsTransport(
   const callOptions = (timeoutMs: number | undefined): grpc.CallOptions =>
     timeoutMs === undefined || timeoutMs <= 0 ? {} : { deadline: Date.now() + timeoutMs };
 
+  /**
+   * Follows a call until it ends: cancels it if `signal` aborts or the
+   * transport closes, and fills in its response headers and trailers as they
+   * come. `release` drops the abort listener once the caller is done.
+   */
+  const track = (call: grpc.ClientUnaryCall | grpc.ClientReadableStream<unknown>, signal: AbortSignal | undefined) => {
+    const header = new Headers();
+    const trailer = new Headers();
+    const cancel = () => call.cancel();
+    signal?.addEventListener("abort", cancel, { once: true });
+    calls.add(call);
+    call.on("metadata", (metadata: grpc.Metadata) => toHeaders(metadata).forEach((value, key) => header.append(key, value)));
+    call.on("status", (status: grpc.StatusObject) => {
+      calls.delete(call);
+      toHeaders(status.metadata).forEach((value, key) => trailer.append(key, value));
+    });
+    const release = () => {
+      signal?.removeEventListener("abort", cancel);
+      calls.delete(call);
+    };
+    return { header, trailer, release };
+  };
+
   return {
     unary<I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>,
@@ -46,8 +69,6 @@ export function createGrpcJsTransport(
     ): Promise<UnaryResponse<I, O>> {
       return new Promise((resolve, reject) => {
         if (signal?.aborted) return reject(ConnectError.from(signal.reason, Code.Canceled));
-        let responseHeader = new Headers();
-        let trailer = new Headers();
         const call = client.makeUnaryRequest(
           pathOf(method),
           serializer(method.input),
@@ -56,17 +77,12 @@ export function createGrpcJsTransport(
           toMetadata(header),
           callOptions(timeoutMs),
           (error: grpc.ServiceError | null, message?: MessageShape<O>) => {
-            signal?.removeEventListener("abort", cancel);
+            tracked.release();
             if (error !== null || message === undefined) return reject(toConnectError(error));
-            resolve({ stream: false, service: method.parent, method, header: responseHeader, message, trailer });
+            resolve({ stream: false, service: method.parent, method, header: tracked.header, message, trailer: tracked.trailer });
           },
         );
-        const cancel = () => call.cancel();
-        signal?.addEventListener("abort", cancel, { once: true });
-        calls.add(call);
-        call.on("status", () => calls.delete(call));
-        call.on("metadata", (metadata: grpc.Metadata) => (responseHeader = toHeaders(metadata)));
-        call.on("status", (status: grpc.StatusObject) => (trailer = toHeaders(status.metadata)));
+        const tracked = track(call, signal);
       });
     },
 
@@ -91,14 +107,7 @@ export function createGrpcJsTransport(
         toMetadata(header),
         callOptions(timeoutMs),
       );
-      const cancel = () => call.cancel();
-      signal?.addEventListener("abort", cancel, { once: true });
-      calls.add(call);
-      call.on("status", () => calls.delete(call));
-      const responseHeader = new Headers();
-      const trailer = new Headers();
-      call.on("metadata", (metadata: grpc.Metadata) => toHeaders(metadata).forEach((v, k) => responseHeader.set(k, v)));
-      call.on("status", (status: grpc.StatusObject) => toHeaders(status.metadata).forEach((v, k) => trailer.set(k, v)));
+      const tracked = track(call, signal);
       async function* messages(): AsyncGenerator<MessageShape<O>> {
         try {
           for await (const message of call) yield message as MessageShape<O>;
@@ -106,12 +115,11 @@ export function createGrpcJsTransport(
           if (signal?.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
           throw toConnectError(error as grpc.ServiceError);
         } finally {
-          signal?.removeEventListener("abort", cancel);
+          tracked.release();
           call.cancel();
-          calls.delete(call);
         }
       }
-      return { stream: true, service: method.parent, method, header: responseHeader, message: messages(), trailer };
+      return { stream: true, service: method.parent, method, header: tracked.header, message: messages(), trailer: tracked.trailer };
     },
 
     close() {
