@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { ConfigError, CONFIG_VARIABLES, parseConfig } from "./config.js";
 import { startApp } from "./app.js";
-import { createJsonLogger, describeError } from "./logger.js";
+import { createBatchedWriter, createJsonLogger, describeError } from "./logger.js";
 
 /**
  * The process entry point: the only code that reads the environment, the
@@ -27,7 +27,10 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createJsonLogger((line) => process.stdout.write(line), config.logLevel);
+  const output = createBatchedWriter((chunk) => process.stdout.write(chunk));
+  // Writes to a file or a pipe are synchronous on Linux, so what is flushed here is written.
+  process.once("exit", output.flush);
+  const logger = createJsonLogger(output.write, config.logLevel);
 
   const app = await startApp(config, { logger });
   let stopping = false;

@@ -114,13 +114,22 @@ export function createMetrics(options: {
     labelNames: ["code"],
     registers: [registry],
   });
+  const callChildren = new Map<string, { count: Counter.Internal; latency: Histogram.Internal<"procedure" | "code"> }>();
   return {
     observeOpen: () => opened.inc(),
     observeClose: (reason, count) => closed.inc({ reason }, count),
     observeSqliteError: (code) => sqliteErrors.inc({ code }),
     observeCall(procedure, code, seconds) {
-      calls.inc({ procedure, code });
-      latency.observe({ procedure, code }, seconds);
+      // The labelled children, found once per procedure and code rather than
+      // hashed from a labels object on every call.
+      const key = `${procedure} ${code}`;
+      let children = callChildren.get(key);
+      if (children === undefined) {
+        children = { count: calls.labels({ procedure, code }), latency: latency.labels({ procedure, code }) };
+        callChildren.set(key, children);
+      }
+      children.count.inc();
+      children.latency.observe(seconds);
     },
     observeEvent: (type) => events.inc({ type }),
     observeSweep(closed, purged, eventsPurged) {

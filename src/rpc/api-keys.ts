@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { requestHeaderValue } from "./context-headers.js";
 
 /** What a caller may do: `gateway` runs sessions for users, `admin` everything. */
 export type ApiKeyRole = "gateway" | "admin";
@@ -13,10 +14,11 @@ export interface ApiKey {
 }
 
 /**
- * Checks one call to `method` (undefined: any valid key will do): throws
- * UNAUTHENTICATED or PERMISSION_DENIED, or returns the caller's key name.
+ * Checks one call to `method` (undefined: any valid key will do), given its
+ * request header's `authorization` value: throws UNAUTHENTICATED or
+ * PERMISSION_DENIED, or returns the caller's key name.
  */
-export type Authorizer = (method: string | undefined, requestHeader: Headers) => string;
+export type Authorizer = (method: string | undefined, authorization: string | null) => string;
 
 /** The SessionsService methods a gateway key may call; admin keys may call every method. */
 const GATEWAY_METHODS: ReadonlySet<string> = new Set([
@@ -36,9 +38,8 @@ const GATEWAY_METHODS: ReadonlySet<string> = new Set([
 export function createAuthorizer(keys: readonly ApiKey[]): Authorizer | undefined {
   if (keys.length === 0) return undefined;
   const byHash = new Map(keys.map((key) => [key.sha256, key]));
-  return (method, requestHeader) => {
-    const header = requestHeader.get("authorization") ?? "";
-    const match = /^Bearer (\S+)$/i.exec(header);
+  return (method, authorization) => {
+    const match = /^Bearer (\S+)$/i.exec(authorization ?? "");
     if (match === null) {
       throw new ConnectError("missing API key: send the header authorization: Bearer <key>", Code.Unauthenticated);
     }
@@ -65,11 +66,11 @@ export function behindApiKeys<S extends DescService>(service: S, impl: ServiceIm
     guarded[method.localName] =
       method.methodKind === "unary"
         ? (input: unknown, context: HandlerContext) => {
-            authorize(undefined, context.requestHeader);
+            authorize(undefined, requestHeaderValue(context, "authorization"));
             return handler.call(impl, input, context);
           }
         : async function* (input: unknown, context: HandlerContext) {
-            authorize(undefined, context.requestHeader);
+            authorize(undefined, requestHeaderValue(context, "authorization"));
             yield* handler.call(impl, input, context) as AsyncIterable<unknown>;
           };
   }

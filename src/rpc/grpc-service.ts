@@ -27,6 +27,7 @@ import {
 } from "@grpc/grpc-js";
 import type { EventEmitter } from "node:events";
 
+import type { HeaderShortcuts } from "./context-headers.js";
 import { encodeStatusDetails, STATUS_DETAILS_KEY } from "./grpc-status-details.js";
 
 /** What `grpc.Server.addService` takes. */
@@ -192,10 +193,11 @@ function toServiceError(error: unknown): Partial<ServiceError> {
 /**
  * HandlerContext for a grpc-js call. Everything a handler rarely uses (the
  * abort signal, headers, context values) is built on first use, so a call that
- * never asks costs no extra allocations. Response headers a handler sets are
- * sent as initial metadata; response trailers are not sent on this transport.
+ * never asks costs no extra allocations; HeaderShortcuts reach the metadata
+ * without a Headers copy. Response headers a handler sets are sent as initial
+ * metadata; response trailers are not sent on this transport.
  */
-class GrpcHandlerContext implements HandlerContext {
+class GrpcHandlerContext implements HandlerContext, HeaderShortcuts {
   readonly protocolName = "grpc";
   readonly requestMethod = "POST";
   private abortController: AbortController | undefined;
@@ -203,6 +205,7 @@ class GrpcHandlerContext implements HandlerContext {
   private lazyResponseHeader: Headers | undefined;
   private lazyResponseTrailer: Headers | undefined;
   private lazyValues: ContextValues | undefined;
+  private responseMetadata: Metadata | undefined;
   private headersSent = false;
 
   constructor(
@@ -250,6 +253,16 @@ class GrpcHandlerContext implements HandlerContext {
     return this.lazyRequestHeader;
   }
 
+  requestHeaderValue(name: string): string | null {
+    if (this.lazyRequestHeader !== undefined) return this.lazyRequestHeader.get(name);
+    const values = this.call.metadata.get(name).filter((value): value is string => typeof value === "string");
+    return values.length === 0 ? null : values.join(", ");
+  }
+
+  setResponseHeaderValue(name: string, value: string): void {
+    (this.responseMetadata ??= new Metadata()).set(name, value);
+  }
+
   get responseHeader(): Headers {
     return (this.lazyResponseHeader ??= new Headers());
   }
@@ -264,10 +277,10 @@ class GrpcHandlerContext implements HandlerContext {
 
   /** Sends the response headers the handler set, once, before the first message or the status. */
   sendHeaders(call: { sendMetadata(metadata: Metadata): void }): void {
-    if (this.headersSent || this.lazyResponseHeader === undefined) return;
+    if (this.headersSent || (this.lazyResponseHeader === undefined && this.responseMetadata === undefined)) return;
     this.headersSent = true;
-    const metadata = new Metadata();
-    this.lazyResponseHeader.forEach((value, key) => metadata.add(key, value));
+    const metadata = this.responseMetadata ?? new Metadata();
+    this.lazyResponseHeader?.forEach((value, key) => metadata.add(key, value));
     call.sendMetadata(metadata);
   }
 

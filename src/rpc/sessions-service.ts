@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { Authorizer } from "./api-keys.js";
+import { requestHeaderValue, setResponseHeaderValue } from "./context-headers.js";
 import type { SessionController } from "../session/session-controller.js";
 import {
   CloseExpiredSessionsResponseSchema,
@@ -170,7 +171,7 @@ const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** The caller's correlation id if it looks like one, else a new one. */
 function correlationIdOf(context: HandlerContext): string {
   for (const header of CORRELATION_HEADERS) {
-    const value = context.requestHeader.get(header);
+    const value = requestHeaderValue(context, header);
     if (value !== null && CORRELATION_ID.test(value)) return value;
   }
   return randomUUID();
@@ -211,7 +212,7 @@ function instrumented<S extends DescService>(
     const begin = (context: HandlerContext) => {
       const started = performance.now();
       const correlationId = correlationIdOf(context);
-      context.responseHeader.set(CORRELATION_HEADERS[0], correlationId);
+      setResponseHeaderValue(context, CORRELATION_HEADERS[0], correlationId);
       const done = (code: Code, messages?: number) => {
         const ms = performance.now() - started;
         const name = code === OK ? "OK" : codeName(code);
@@ -234,7 +235,7 @@ function instrumented<S extends DescService>(
         let messages = 0;
         let code: Code | undefined;
         try {
-          authorize?.(method.name, context.requestHeader);
+          authorize?.(method.name, requestHeaderValue(context, "authorization"));
           for await (const response of (handler as StreamHandler).call(impl, request, context)) {
             messages++;
             yield response;
@@ -259,7 +260,7 @@ function instrumented<S extends DescService>(
     wrapped[method.localName] = async (request, context) => {
       const { correlationId, done } = begin(context);
       try {
-        authorize?.(method.name, context.requestHeader);
+        authorize?.(method.name, requestHeaderValue(context, "authorization"));
         const response = await (handler as UnaryHandler).call(impl, request, context);
         done(OK);
         return response;
