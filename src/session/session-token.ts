@@ -1,4 +1,5 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { randomString } from "./entropy.js";
 
 /** 256 bits of CSPRNG output per token secret. */
 const SECRET_BYTES = 32;
@@ -32,7 +33,7 @@ export interface IssuedToken {
  * against the stored hash, so lookups leak no timing about the secret.
  */
 export function issueToken(sessionId: string, hasher: TokenHasher): IssuedToken {
-  const secret = randomBytes(SECRET_BYTES).toString("base64url");
+  const secret = randomString(SECRET_BYTES, "base64url");
   return { token: `${sessionId}.${secret}`, hash: hasher(secret) };
 }
 

@@ -35,6 +35,8 @@ export interface SqliteSessionStoreOptions {
    * by other processes (ms). Default 100.
    */
   readonly eventPollIntervalMs?: number;
+  /** A cap on the database's size, in pages (PRAGMA max_page_count); writes past it fail with SQLITE_FULL. */
+  readonly maxPageCount?: number;
   /** Told, after each commit, of the events it wrote (for metrics). */
   readonly onCommitted?: (events: readonly SessionEvent[]) => void;
   /** Told of every SQLite error a store method meets, by SQLite code (for metrics). */
@@ -61,6 +63,9 @@ interface EventSubject {
   readonly version: number;
 }
 
+/** Most writes one group commit holds. */
+const MAX_BATCH = 256;
+
 /** Most events one read looks at (more when its limit is higher). */
 const EVENT_SCAN_WINDOW = 5000;
 
@@ -73,10 +78,11 @@ const subjectOfRow = (row: Omit<ClosedRow, "close_reason" | "close_time">): Even
 });
 
 /**
- * The SQLite implementation of the session store. Each method runs as one
- * synchronous transaction (writes as BEGIN IMMEDIATE), so it is atomic even
- * with other processes writing the same file. Each change appends its event
- * to session_events in that same transaction.
+ * The SQLite implementation of the session store. Reads run at once; writes
+ * are committed in groups, one transaction (BEGIN IMMEDIATE) per turn of the
+ * event loop with each write in its own savepoint (see `write`), so each is
+ * atomic even with other processes writing the same file. Each change
+ * appends its event to session_events in that same savepoint.
  */
 export function createSqliteSessionStore(options: SqliteSessionStoreOptions): SessionStore {
   if (options.path !== ":memory:") {
@@ -88,6 +94,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
     db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
     migrate(db);
+    if (options.maxPageCount !== undefined) db.pragma(`max_page_count = ${options.maxPageCount}`);
   } catch (error) {
     db.close();
     throw error;
@@ -149,29 +156,102 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       }
     });
 
-  /** Runs a store method: reports its SQLite errors, and its events once committed. */
-  const run = <T>(work: () => T): T => {
-    let result: T;
+  /** Tells listeners and onCommitted of the events just committed. */
+  const committed = () => {
+    if (uncommitted.length === 0) return;
+    const events = uncommitted;
+    uncommitted = [];
+    // Committed: nothing after this point may fail the call.
+    notify();
     try {
-      result = work();
+      onCommitted?.(events);
+    } catch {
+      // A metrics callback's failure must not turn a committed change into an error.
+    }
+  };
+
+  /** Runs a read (or the data_version poll) at once, reporting its SQLite errors. */
+  const run = <T>(work: () => T): T => {
+    try {
+      return work();
     } catch (error) {
-      uncommitted = [];
       if (error instanceof Database.SqliteError) onSqliteError?.(error.code);
       throw error;
     }
-    if (uncommitted.length > 0) {
-      const events = uncommitted;
-      uncommitted = [];
-      // Committed: nothing after this point may fail the call.
-      notify();
+  };
+
+  // Group commit. Writes queue up during a turn of the event loop and are
+  // committed together at its end: one BEGIN IMMEDIATE ... COMMIT (and so
+  // one WAL sync under synchronous=FULL) for all of them, each write in its
+  // own savepoint (better-sqlite3 nests transaction functions that way), so
+  // a write that fails is undone alone. No write's promise settles before
+  // the COMMIT has returned: nothing is acknowledged that is not committed.
+  // An idle server commits a lone write at the end of the turn that asked.
+  interface WriteJob {
+    readonly work: () => unknown;
+    readonly resolve: (value: unknown) => void;
+    readonly reject: (error: unknown) => void;
+  }
+  type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+  /** Thrown out of a batch when a write's error ended the whole transaction (SQLITE_FULL, SQLITE_IOERR...). */
+  class TransactionLost {
+    constructor(readonly cause: unknown) {}
+  }
+  let queued: WriteJob[] = [];
+  let flushScheduled = false;
+
+  const inSavepoint = db.transaction((work: () => unknown) => work());
+  const runBatch = db.transaction((jobs: readonly WriteJob[], outcomes: Outcome[]) => {
+    for (const job of jobs) {
+      const mark = uncommitted.length;
       try {
-        onCommitted?.(events);
-      } catch {
-        // A metrics callback's failure must not turn a committed change into an error.
+        outcomes.push({ ok: true, value: inSavepoint(job.work) });
+      } catch (error) {
+        uncommitted.length = mark; // its savepoint was rolled back, and its events with it
+        if (!db.inTransaction) throw new TransactionLost(error);
+        outcomes.push({ ok: false, error });
       }
     }
-    return result;
+  });
+
+  const flushWrites = () => {
+    flushScheduled = false;
+    while (queued.length > 0) {
+      const jobs = queued.length <= MAX_BATCH ? queued : queued.slice(0, MAX_BATCH);
+      queued = jobs === queued ? [] : queued.slice(MAX_BATCH);
+      const outcomes: Outcome[] = [];
+      try {
+        runBatch.immediate(jobs, outcomes);
+      } catch (thrown) {
+        // Nothing of this batch was committed: every write in it fails.
+        const error = thrown instanceof TransactionLost ? thrown.cause : thrown;
+        uncommitted = [];
+        if (error instanceof Database.SqliteError) onSqliteError?.(error.code);
+        for (const job of jobs) job.reject(error);
+        continue;
+      }
+      committed();
+      jobs.forEach((job, i) => {
+        const outcome = outcomes[i]!;
+        if (outcome.ok) {
+          job.resolve(outcome.value);
+        } else {
+          if (outcome.error instanceof Database.SqliteError) onSqliteError?.(outcome.error.code);
+          job.reject(outcome.error);
+        }
+      });
+    }
   };
+
+  /** Queues a write for the end of this turn's group commit; settles once committed (or failed). */
+  const write = <T>(work: () => T): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      queued.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushWrites);
+      }
+    });
 
   const insert = db.transaction(
     (session: Session, tokenHash: Uint8Array, { limits, policy }: InsertLimits, now: number): InsertOutcome => {
@@ -239,7 +319,6 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     closing([row]);
     return row.close_reason;
   };
-  const closeIfExpiredAlone = db.transaction(closeIfExpired);
 
   const rotateToken = db.transaction(
     (...[id, rotation, seen]: Parameters<SessionStore["rotateToken"]>): boolean => {
@@ -384,7 +463,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
 
   return {
     async insert(session, tokenHash, limits, now) {
-      return run(() => insert.immediate(session, tokenHash, limits, now));
+      return write(() => insert(session, tokenHash, limits, now));
     },
     async get(id) {
       return run(() => getSession(id));
@@ -401,38 +480,38 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       return run(() => list(query));
     },
     async update(id, change, requestTime, expectedVersion) {
-      return run(() => update.immediate(id, change, requestTime, expectedVersion));
+      return write(() => update(id, change, requestTime, expectedVersion));
     },
     async touch(id, requestTime, seen) {
-      return run(() => prepare(sql.TOUCH_SQL).run({ id, requestTime, ...seen }).changes === 1);
+      return write(() => prepare(sql.TOUCH_SQL).run({ id, requestTime, ...seen }).changes === 1);
     },
     async rotateToken(id, rotation, seen) {
-      return run(() => rotateToken.immediate(id, rotation, seen));
+      return write(() => rotateToken(id, rotation, seen));
     },
     async isRetiredToken(id, tokenHash) {
       return run(() => prepare(sql.IS_RETIRED_TOKEN_SQL).get(id, tokenHash) !== undefined);
     },
     async close(id, closeTime, reason) {
-      return run(() => close.immediate(id, closeTime, reason));
+      return write(() => close(id, closeTime, reason));
     },
     async closeIfExpired(id, now) {
-      return run(() => closeIfExpiredAlone.immediate(id, now));
+      return write(() => closeIfExpired(id, now));
     },
     async closeExpired(now, limit) {
-      return run(() => closeExpired.immediate(now, limit));
+      return write(() => closeExpired(now, limit));
     },
     async closeMatching(filter, reason, now, limit, exceptId) {
-      return run(() => closeMatching.immediate(filter, reason, now, limit, exceptId));
+      return write(() => closeMatching(filter, reason, now, limit, exceptId));
     },
     async countActive(filter) {
       const statement = sql.countActiveSql(filter);
       return run(() => (prepare(statement.sql).get(statement.params) as { n: number }).n);
     },
     async purgeClosed(closedBefore, limit, now) {
-      return run(() => purgeClosed.immediate(closedBefore, limit, now));
+      return write(() => purgeClosed(closedBefore, limit, now));
     },
     async delete(id, now) {
-      return run(() => remove.immediate(id, now));
+      return write(() => remove(id, now));
     },
     async eventLog() {
       return run(() => db.transaction(eventLogState)());
@@ -444,7 +523,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       return run(() => eventAt(seq));
     },
     async purgeEvents(before, limit) {
-      return run(() => purgeEvents.immediate(before, limit));
+      return write(() => purgeEvents(before, limit));
     },
     onEvents(listener) {
       // Each subscription is its own, even of the same function twice.
@@ -463,6 +542,8 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       run(() => prepare("SELECT 1 FROM sessions LIMIT 1").get());
     },
     async dispose() {
+      // Writes already queued were accepted: commit them before closing.
+      if (db.open) flushWrites();
       clearInterval(poller);
       poller = undefined;
       listeners.clear();
