@@ -11,7 +11,8 @@ import { SessionSchema, SessionsService } from "../gen/sessions/v1/sessions_pb.j
  * {"port":N} and serves until SIGTERM.
  */
 const now = Date.now();
-const session = create(SessionSchema, {
+/** The session every no-op reference answers with. */
+export const referenceSession = create(SessionSchema, {
   id: "0123456789abcdef0123456789abcdef",
   userId: "user-1",
   userName: "User One",
@@ -33,8 +34,8 @@ for (const method of SessionsService.methods) {
   const output: DescMessage = method.output;
   const fields = new Set(output.fields.map((field) => field.localName));
   const response = create(output, {
-    ...(fields.has("session") && { session }),
-    ...(fields.has("sessions") && { sessions: Array.from({ length: 50 }, () => session) }),
+    ...(fields.has("session") && { session: referenceSession }),
+    ...(fields.has("sessions") && { sessions: Array.from({ length: 50 }, () => referenceSession) }),
   } as never);
   definition[method.localName] = {
     path: `/${SessionsService.typeName}/${method.name}`,
@@ -49,10 +50,13 @@ for (const method of SessionsService.methods) {
     callback(null, response);
 }
 
-const server = new grpc.Server();
-server.addService(definition, implementation);
-server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, port) => {
-  if (error) throw error;
-  console.log(JSON.stringify({ port }));
-});
-process.on("SIGTERM", () => server.tryShutdown(() => process.exit(0)));
+// Serves only when run as the entry point, not when imported for its session.
+if (process.argv[1] === new URL(import.meta.url).pathname) {
+  const server = new grpc.Server();
+  server.addService(definition, implementation);
+  server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, port) => {
+    if (error) throw error;
+    console.log(JSON.stringify({ port }));
+  });
+  process.on("SIGTERM", () => server.tryShutdown(() => process.exit(0)));
+}
