@@ -29,6 +29,7 @@ import type { EventEmitter } from "node:events";
 
 import type { HeaderShortcuts } from "./context-headers.js";
 import { encodeStatusDetails, STATUS_DETAILS_KEY } from "./grpc-status-details.js";
+import { createBinaryEncoder } from "./session-wire.js";
 
 /** What `grpc.Server.addService` takes. */
 export interface GrpcService {
@@ -162,10 +163,12 @@ function writeMessage(
   });
 }
 
+/** toBinary, except that Sessions are written by the hand-written encoder (session-wire.ts). */
 function serializer(schema: DescMessage) {
+  const encode = createBinaryEncoder(schema);
   return (message: unknown): Buffer => {
-    const bytes = toBinary(schema, message as never);
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const bytes = encode(message as object);
+    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };
 }
 
