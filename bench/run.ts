@@ -57,7 +57,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === "--only") options.only = value.split(",");
     else if (flag === "--sweep") options.sweep = count(value);
     else if (flag === "--scale") options.scale = count(value);
-    else throw new Error(`unknown option ${flag} (see bench/README.md)`);
+    else throw new Error(`unknown option ${flag} (see the README, "Performance")`);
   }
   return options;
 }

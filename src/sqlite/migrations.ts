@@ -78,6 +78,27 @@ const MIGRATIONS: readonly string[] = [
      purged_through INTEGER NOT NULL
    );
    INSERT INTO event_log (id, log_id, purged_through) VALUES (1, lower(hex(randomblob(8))), 0);`,
+
+  // The number of active sessions, kept by triggers in the same transaction
+  // as each change (so exact across processes): counting 10M index entries
+  // took 200 ms (3.5 s cold), on the event loop, at every metrics scrape.
+  `CREATE TABLE session_counts (
+     id     INTEGER PRIMARY KEY CHECK (id = 1),
+     active INTEGER NOT NULL
+   );
+   INSERT INTO session_counts (id, active) VALUES (1, (SELECT count(*) FROM sessions WHERE active = 1));
+   CREATE TRIGGER sessions_count_inserted AFTER INSERT ON sessions WHEN new.active = 1
+   BEGIN
+     UPDATE session_counts SET active = active + 1 WHERE id = 1;
+   END;
+   CREATE TRIGGER sessions_count_changed AFTER UPDATE OF active ON sessions WHEN new.active <> old.active
+   BEGIN
+     UPDATE session_counts SET active = active + (new.active - old.active) WHERE id = 1;
+   END;
+   CREATE TRIGGER sessions_count_deleted AFTER DELETE ON sessions WHEN old.active = 1
+   BEGIN
+     UPDATE session_counts SET active = active - 1 WHERE id = 1;
+   END;`,
 ];
 
 /** The schema version this code expects. */

@@ -64,7 +64,7 @@ describe("Prometheus metrics at /metrics", () => {
     const dbPath = join(dir.path, "errors.db");
     server = await startTestServer({ dbPath });
     const other = new Database(dbPath);
-    other.exec("ALTER TABLE sessions RENAME TO away");
+    other.exec("ALTER TABLE sessions RENAME TO away; ALTER TABLE session_counts RENAME TO counts_away");
     other.close();
     await connectJsonHttp1(server.app.httpPort).call("openSession", { userId: "u1" }).catch(() => undefined);
     // The failed open, and the scrape's own count of active sessions, which fails too but

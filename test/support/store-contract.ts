@@ -305,6 +305,32 @@ export function describeStoreContract(name: string, createStore: () => SessionSt
         expect((await store.get(old.id))?.closeReason).toBe("expired_absolute");
       });
 
+      it("counts every active session, whatever opened, closed, expired, evicted, deleted or purged them", async () => {
+        const everyActive = async () => (await store.list(query({ filter: { active: true }, includeTotal: true, take: 1 }))).total;
+        const sessions = Array.from({ length: 8 }, (_, i) => sessionRecord({ userId: i < 4 ? "me" : "you", requestTime: T - i }));
+        const extra = sessionRecord({ userId: "you" });
+        // The expected count where it is plain; after each step, the count must equal a full count.
+        const steps: [string, () => Promise<unknown>, number | undefined][] = [
+          ["open 8", async () => { for (const s of sessions) await add(s); }, 8],
+          ["close one", () => store.close(sessions[0]!.id, T + 1, "logout"), 7],
+          ["close it again", () => store.close(sessions[0]!.id, T + 2, "logout"), 7],
+          ["revoke two", () => store.closeMatching({ userId: "me" }, "revoked", T + 1, 2), 5],
+          ["delete an active one", () => store.delete(sessions[7]!.id, T + 1), 4],
+          ["delete a closed one", () => store.delete(sessions[0]!.id, T + 1), 4],
+          ["open one, evicting the oldest two", () => store.insert(extra, hash(), { limits: [{ max: 2 }], policy: "evict_oldest" }, T + 1), 3],
+          ["expire the idle", () => store.closeExpired(T + 30 * MINUTE - 3, 100), undefined],
+          ["purge the closed", () => store.purgeClosed(T + 40 * MINUTE, 100, T + 40 * MINUTE), undefined],
+        ];
+        for (const [what, step, expected] of steps) {
+          await step();
+          const counted = await store.countActive({});
+          if (expected !== undefined) expect([what, counted]).toEqual([what, expected]);
+          expect([what, counted]).toEqual([what, await everyActive()]);
+          expect(await store.countActive({ active: undefined })).toBe(counted);
+        }
+        expect(await store.countActive({})).toBeGreaterThan(0);
+      });
+
       it("closes matching active sessions in batches, sparing the excepted one", async () => {
         const mine = [0, 1, 2, 3].map(() => sessionRecord({ userId: "me" }));
         for (const s of mine) await add(s);
