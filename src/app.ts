@@ -49,6 +49,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
   const store = createSqliteSessionStore({
     path: config.dbPath,
     synchronous: config.dbSynchronous,
+    cacheMib: config.dbCacheMib,
     eventPollIntervalMs: config.eventPollIntervalMs,
     onCommitted: (events) => {
       for (const event of events) {
