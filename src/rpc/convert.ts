@@ -1,6 +1,5 @@
 import { create, fromJson, toJson, type JsonValue as ProtoJson } from "@bufbuild/protobuf";
 import {
-  durationFromMs,
   timestampFromMs,
   ValueSchema,
   type Duration,
@@ -57,30 +56,35 @@ const MAX_TIMESTAMP_SECONDS = 253402300799n;
  * or when `session` carries no content (a list item without include_data).
  */
 export function sessionToProto(session: Session | SessionInfo): ProtoSession {
-  const message = create(SessionSchema, {
+  // A plain object literal, not create(): protobuf-es messages are plain
+  // objects, and create() with its five Timestamps and Durations was a tenth
+  // of a page of 50 sessions. Every field is set, as create() would (tested).
+  const message: ProtoSession = {
+    $typeName: "sessions.v1.Session",
     id: session.id,
     userId: session.userId,
     userName: session.userName,
     active: session.active,
-    openTime: timestampFromMs(session.openTime),
-    requestTime: timestampFromMs(session.requestTime),
+    openTime: timestamp(session.openTime),
+    requestTime: timestamp(session.requestTime),
     address: session.address,
     client: session.client,
     version: BigInt(session.version),
-    idleTimeout: durationFromMs(session.idleTimeoutMs),
-    absoluteTimeout: durationFromMs(session.absoluteTimeoutMs),
+    closeReason: ProtoCloseReason.UNSPECIFIED,
+    idleTimeout: duration(session.idleTimeoutMs),
+    absoluteTimeout: duration(session.absoluteTimeoutMs),
     lastAddress: session.lastAddress,
     lastClient: session.lastClient,
-  });
+  };
   if (session.closeTime !== null) {
-    message.closeTime = timestampFromMs(session.closeTime);
+    message.closeTime = timestamp(session.closeTime);
   }
   if (session.closeReason !== null) {
     message.closeReason = CLOSE_REASONS[session.closeReason];
   }
   const expires = expireTime(session);
   if (expires !== null) {
-    message.expireTime = timestampFromMs(expires);
+    message.expireTime = timestamp(expires);
   }
   if ("user" in session && session.user !== null) {
     message.user = fromJson(ValueSchema, session.user);
@@ -89,6 +93,20 @@ export function sessionToProto(session: Session | SessionInfo): ProtoSession {
     message.data = fromJson(ValueSchema, session.data);
   }
   return message;
+}
+
+/** timestampFromMs, as a plain message object. */
+function timestamp(ms: number): Timestamp {
+  const seconds = Math.floor(ms / 1000);
+  return { $typeName: "google.protobuf.Timestamp", seconds: BigInt(seconds), nanos: (ms - seconds * 1000) * 1_000_000 };
+}
+
+/** durationFromMs, as a plain message object. */
+function duration(ms: number): Duration {
+  const sign = ms < 0 ? -1 : 1;
+  const seconds = Math.floor(Math.abs(ms) / 1000);
+  const nanos = (Math.abs(ms) - seconds * 1000) * 1_000_000;
+  return { $typeName: "google.protobuf.Duration", seconds: BigInt(seconds * sign), nanos: nanos === 0 ? 0 : nanos * sign };
 }
 
 /**

@@ -1,11 +1,47 @@
-import { create } from "@bufbuild/protobuf";
-import { TimestampSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
+import { create, equals, fromJson, toBinary, toJson } from "@bufbuild/protobuf";
+import { durationFromMs, timestampFromMs, TimestampSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { filterFromProto, sessionToProto, timestampToMs, valueToJson } from "../../src/rpc/convert.js";
-import { SessionFilterSchema } from "../../gen/sessions/v1/sessions_pb.js";
+import { CloseReason, SessionFilterSchema, SessionSchema } from "../../gen/sessions/v1/sessions_pb.js";
 import { sessionRecord } from "../support/store-contract.js";
 
 describe("proto <-> domain conversion", () => {
+  it("builds the Session message create() would build, for open and closed sessions and odd times", () => {
+    const cases = [
+      sessionRecord(),
+      sessionRecord({ user: null, data: null, version: 2 ** 40 }),
+      sessionRecord({ active: false, closeTime: 1_700_000_000_123, closeReason: "token_reuse" }),
+      sessionRecord({ openTime: -1500, requestTime: 1, idleTimeoutMs: 1001, absoluteTimeoutMs: 999 }),
+    ];
+    for (const session of cases) {
+      const expires = session.active ? Math.min(session.requestTime + session.idleTimeoutMs, session.openTime + session.absoluteTimeoutMs) : undefined;
+      const expected = create(SessionSchema, {
+        id: session.id,
+        userId: session.userId,
+        userName: session.userName,
+        active: session.active,
+        openTime: timestampFromMs(session.openTime),
+        requestTime: timestampFromMs(session.requestTime),
+        address: session.address,
+        client: session.client,
+        version: BigInt(session.version),
+        idleTimeout: durationFromMs(session.idleTimeoutMs),
+        absoluteTimeout: durationFromMs(session.absoluteTimeoutMs),
+        lastAddress: session.lastAddress,
+        lastClient: session.lastClient,
+        ...(session.closeTime !== null && { closeTime: timestampFromMs(session.closeTime) }),
+        ...(session.closeReason === "token_reuse" && { closeReason: CloseReason.TOKEN_REUSE }),
+        ...(expires !== undefined && { expireTime: timestampFromMs(expires) }),
+        ...(session.user !== null && { user: fromJson(ValueSchema, session.user) }),
+        ...(session.data !== null && { data: fromJson(ValueSchema, session.data) }),
+      });
+      const actual = sessionToProto(session);
+      expect(equals(SessionSchema, actual, expected)).toBe(true);
+      expect(toBinary(SessionSchema, actual)).toEqual(toBinary(SessionSchema, expected));
+      expect(toJson(SessionSchema, actual)).toEqual(toJson(SessionSchema, expected));
+    }
+  });
+
   it("rounds timestamps up to whole milliseconds, keeping [from, to) exact", () => {
     const ts = (seconds: bigint, nanos: number) => create(TimestampSchema, { seconds, nanos });
     expect(timestampToMs("t", ts(1n, 0))).toBe(1000);
