@@ -1,9 +1,8 @@
-import { create, type DescMessage } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as http from "node:http";
 import { SessionsService } from "../gen/sessions/v1/sessions_pb.js";
-import { referenceSession } from "./reference-server.js";
+import { referenceResponse } from "./reference-server.js";
 
 /**
  * The reference for the HTTP port: SessionsService on a plain connect-node
@@ -14,12 +13,7 @@ import { referenceSession } from "./reference-server.js";
 const impl: Record<string, () => unknown> = {};
 for (const method of SessionsService.methods) {
   if (method.methodKind !== "unary") continue;
-  const output: DescMessage = method.output;
-  const fields = new Set(output.fields.map((field) => field.localName));
-  const response = create(output, {
-    ...(fields.has("session") && { session: referenceSession }),
-    ...(fields.has("sessions") && { sessions: Array.from({ length: 50 }, () => referenceSession) }),
-  } as never);
+  const response = referenceResponse(method);
   impl[method.localName] = () => response;
 }
 

@@ -1,4 +1,4 @@
-import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type Message } from "@bufbuild/protobuf";
 import { timestampFromMs, durationFromMs } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { SessionSchema, SessionsService } from "../gen/sessions/v1/sessions_pb.js";
@@ -27,16 +27,22 @@ export const referenceSession = create(SessionSchema, {
   absoluteTimeout: durationFromMs(86_400_000),
 });
 
+/** The fixed response of each unary method: the reference session where it has one, 50 in a page. */
+export function referenceResponse(method: DescMethod): Message {
+  const output: DescMessage = method.output;
+  const fields = new Set(output.fields.map((field) => field.localName));
+  return create(output, {
+    ...(fields.has("session") && { session: referenceSession }),
+    ...(fields.has("sessions") && { sessions: Array.from({ length: 50 }, () => referenceSession) }),
+  } as never);
+}
+
 const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
 const implementation: grpc.UntypedServiceImplementation = {};
 for (const method of SessionsService.methods) {
   if (method.methodKind !== "unary") continue;
   const output: DescMessage = method.output;
-  const fields = new Set(output.fields.map((field) => field.localName));
-  const response = create(output, {
-    ...(fields.has("session") && { session: referenceSession }),
-    ...(fields.has("sessions") && { sessions: Array.from({ length: 50 }, () => referenceSession) }),
-  } as never);
+  const response = referenceResponse(method);
   definition[method.localName] = {
     path: `/${SessionsService.typeName}/${method.name}`,
     requestStream: false,
