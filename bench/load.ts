@@ -24,8 +24,9 @@ export interface Concurrency {
   readonly seconds: number;
 }
 
+/** The nearest-rank percentile of sorted values. */
 export const percentile = (sorted: readonly number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+  sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 
 /** A gRPC request body as sent on the wire: the 5-byte frame header and the message. */
 export function grpcFrame(message: Uint8Array): Buffer {
@@ -38,7 +39,8 @@ export function grpcFrame(message: Uint8Array): Buffer {
 /**
  * h2load (Debian nghttp2-client) sending one pre-encoded gRPC request body
  * over and over. It counts an HTTP 200 as a success whatever the grpc-status,
- * so `notOk` is 0 here: the caller checks statuses on the server.
+ * so `notOk` counts only calls without a complete answer: the caller checks
+ * statuses on the server.
  */
 export async function h2load(url: string, body: Buffer, load: Concurrency, dir: string): Promise<LoadResult> {
   const bodyFile = join(dir, "h2load-body.bin");
@@ -56,6 +58,7 @@ export async function h2load(url: string, body: Buffer, load: Concurrency, dir: 
     url,
   ], { maxBuffer: 16 * 1024 * 1024 });
   const done = Number(/requests: \d+ total, \d+ started, (\d+) done/.exec(stdout)?.[1] ?? 0);
+  // Calls that got no complete answer; h2load's "failed" includes its "errored" and "timeout".
   const failed = Number(/(\d+) failed/.exec(stdout)?.[1] ?? 0);
   // Each log line: start time (µs since the run began), HTTP status, duration (µs).
   const latenciesMs = readFileSync(logFile, "utf8")

@@ -99,6 +99,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
     health.setAll("not_serving");
     health.close();
     controller.stopEventStreams();
+    controller.stopBulkWork();
     await Promise.all(sweepers.map((sweeper) => sweeper.stop()));
     await Promise.all(servers.map((server) => server.close(config.shutdownGraceMs)));
     await store.dispose();

@@ -1,4 +1,5 @@
 import { toBinary, type DescField, type DescMessage } from "@bufbuild/protobuf";
+import { FeatureSet_FieldPresence as FieldPresence } from "@bufbuild/protobuf/wkt";
 import { ValueSchema, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { SessionSchema, type Session } from "../../gen/sessions/v1/sessions_pb.js";
 
@@ -47,7 +48,15 @@ export const SESSION_ENCODER_MATCHES =
   SessionSchema.fields.length === KNOWN_FIELDS.length &&
   SessionSchema.fields.every((field, i) => {
     const [number, name, kind] = KNOWN_FIELDS[i]!;
-    return field.number === number && field.localName === name && kindOf(field) === kind && field.fieldKind !== "list";
+    return (
+      field.number === number &&
+      field.localName === name &&
+      kindOf(field) === kind &&
+      field.fieldKind !== "list" &&
+      field.oneof === undefined &&
+      // proto3 implicit presence for scalars and enums (the encoder skips zero values), explicit for messages.
+      field.presence === (field.fieldKind === "message" ? FieldPresence.EXPLICIT : FieldPresence.IMPLICIT)
+    );
   });
 
 // Tags: field number << 3 | wire type (0 varint, 2 length-delimited).

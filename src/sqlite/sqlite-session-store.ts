@@ -102,7 +102,15 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     db.close();
     throw error;
   }
-  const { onCommitted, onSqliteError } = options;
+  const { onCommitted } = options;
+  /** Counts an SQLite error; a failing callback must not fail a call, nor leave a batch unsettled. */
+  const onSqliteError = (code: string) => {
+    try {
+      options.onSqliteError?.(code);
+    } catch {
+      // Metrics only.
+    }
+  };
 
   const statements = new Map<string, Database.Statement>();
   /** Prepares each distinct SQL text once. */
@@ -178,7 +186,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     try {
       return work();
     } catch (error) {
-      if (error instanceof Database.SqliteError) onSqliteError?.(error.code);
+      if (error instanceof Database.SqliteError) onSqliteError(error.code);
       throw error;
     }
   };
@@ -224,12 +232,15 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       queued = jobs === queued ? [] : queued.slice(MAX_BATCH);
       const outcomes: Outcome[] = [];
       try {
+        // Inside a transaction, runBatch would only make a savepoint, and the
+        // writes would be acknowledged before any COMMIT. No path leads there.
+        if (db.inTransaction) throw new Error("a group commit began inside another transaction");
         runBatch.immediate(jobs, outcomes);
       } catch (thrown) {
         // Nothing of this batch was committed: every write in it fails.
         const error = thrown instanceof TransactionLost ? thrown.cause : thrown;
         uncommitted = [];
-        if (error instanceof Database.SqliteError) onSqliteError?.(error.code);
+        if (error instanceof Database.SqliteError) onSqliteError(error.code);
         for (const job of jobs) job.reject(error);
         continue;
       }
@@ -239,7 +250,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
         if (outcome.ok) {
           job.resolve(outcome.value);
         } else {
-          if (outcome.error instanceof Database.SqliteError) onSqliteError?.(outcome.error.code);
+          if (outcome.error instanceof Database.SqliteError) onSqliteError(outcome.error.code);
           job.reject(outcome.error);
         }
       });

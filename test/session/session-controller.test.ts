@@ -485,6 +485,15 @@ describe("session controller", () => {
       expect((await controller.getSessionById(fresh.session.id)).active).toBe(true);
     });
 
+    it("stops a sweep after the batch in progress once bulk work is stopped (shutdown)", async () => {
+      for (let i = 0; i < 3 * BATCH_SIZE; i++) await open({ userId: `u${i}` });
+      clock.advance(30 * MINUTE);
+      const sweep = controller.closeExpiredSessions();
+      controller.stopBulkWork();
+      expect(await sweep).toBe(BATCH_SIZE);
+      expect(await controller.closeExpiredSessions()).toBe(BATCH_SIZE); // each later call: one batch
+    });
+
     it("purges sessions closed longer ago than the retention", async () => {
       const { session } = await open();
       await controller.closeSession(session.id);

@@ -61,6 +61,25 @@ describe("SQLite group commit", () => {
     await store.dispose();
   });
 
+  it("settles every write of a batch even if the SQLite error callback throws", async () => {
+    const store = createSqliteSessionStore({
+      path: newDbPath(),
+      onSqliteError: () => {
+        throw new Error("metrics are down");
+      },
+    });
+    const first = sessionRecord();
+    await store.insert(first, hash(), noLimits, first.openTime);
+    const other = sessionRecord();
+    const results = await Promise.allSettled([
+      store.insert(sessionRecord({ id: first.id }), hash(), noLimits, first.openTime), // duplicate id
+      store.insert(other, hash(), noLimits, other.openTime),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "fulfilled"]);
+    expect((results[0] as PromiseRejectedResult).reason).toMatchObject({ code: "SQLITE_CONSTRAINT_PRIMARYKEY" });
+    await store.dispose();
+  });
+
   it("acknowledges exactly the writes that were committed when the database is full", async () => {
     const path = newDbPath();
     const codes: string[] = [];
