@@ -1,6 +1,6 @@
 import { toBinary, type DescField, type DescMessage } from "@bufbuild/protobuf";
 import { FeatureSet_FieldPresence as FieldPresence } from "@bufbuild/protobuf/wkt";
-import { ValueSchema, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { ValueSchema, type Duration, type Timestamp, type Value } from "@bufbuild/protobuf/wkt";
 import { SessionSchema, type Session } from "../../gen/sessions/v1/sessions_pb.js";
 
 /**
@@ -15,7 +15,16 @@ import { SessionSchema, type Session } from "../../gen/sessions/v1/sessions_pb.j
  * or retyped), `SESSION_ENCODER_MATCHES` is false and every encoding falls
  * back to toBinary, so a proto change can make responses slower, never wrong.
  */
-const KNOWN_FIELDS: readonly (readonly [number, string, string])[] = [
+type Kind =
+  | "string"
+  | "bool"
+  | "int64"
+  | "enum"
+  | "google.protobuf.Timestamp"
+  | "google.protobuf.Duration"
+  | "google.protobuf.Value";
+
+const KNOWN_FIELDS: readonly (readonly [number, keyof Session & string, Kind])[] = [
   [1, "id", "string"],
   [2, "userId", "string"],
   [3, "userName", "string"],
@@ -132,9 +141,7 @@ function secondsNanosSize(value: SecondsNanos): number {
   return size;
 }
 
-function writeSecondsNanos(writer: Writer, number: number, value: SecondsNanos, size: number): void {
-  writer.varint(tag(number, 2));
-  writer.varint(size);
+function writeSecondsNanos(writer: Writer, value: SecondsNanos): void {
   if (value.seconds !== 0n) {
     writer.varint(tag(1, 0));
     writer.bigVarint(int64Varint(value.seconds));
@@ -146,96 +153,65 @@ function writeSecondsNanos(writer: Writer, number: number, value: SecondsNanos, 
   }
 }
 
-const STRING_FIELDS = [
-  [1, "id"],
-  [2, "userId"],
-  [3, "userName"],
-] as const;
-const STRING_FIELDS_2 = [
-  [8, "address"],
-  [9, "client"],
-] as const;
-const STRING_FIELDS_3 = [
-  [17, "lastAddress"],
-  [18, "lastClient"],
-] as const;
+/** An enum or int32 as a varint: a negative value is sign-extended to 10 bytes. */
+const int32Size = (value: number) => (value < 0 ? 10 : varintSize(value));
+
+/** Scalars are written as varints; strings and messages are length-delimited. */
+const isVarint = (kind: Kind) => kind === "bool" || kind === "int64" || kind === "enum";
 
 /** The wire bytes of a Session, as toBinary(SessionSchema, session) writes them. */
 export function encodeSession(session: Session): Uint8Array {
   if (!SESSION_ENCODER_MATCHES || (session.$unknown !== undefined && session.$unknown.length > 0)) {
     return toBinary(SessionSchema, session);
   }
-  // Sizes first: every length prefix must be known before its bytes are written.
-  const stringBytes = (value: string) => (value === "" ? 0 : Buffer.byteLength(value, "utf8"));
-  const s1 = STRING_FIELDS.map(([, name]) => stringBytes(session[name]));
-  const s2 = STRING_FIELDS_2.map(([, name]) => stringBytes(session[name]));
-  const s3 = STRING_FIELDS_3.map(([, name]) => stringBytes(session[name]));
-  const times = [session.openTime, session.closeTime, session.requestTime].map((t) => (t === undefined ? -1 : secondsNanosSize(t)));
-  const expire = session.expireTime === undefined ? -1 : secondsNanosSize(session.expireTime);
-  const idle = session.idleTimeout === undefined ? -1 : secondsNanosSize(session.idleTimeout);
-  const absolute = session.absoluteTimeout === undefined ? -1 : secondsNanosSize(session.absoluteTimeout);
-  const user = session.user === undefined ? undefined : toBinary(ValueSchema, session.user);
-  const data = session.data === undefined ? undefined : toBinary(ValueSchema, session.data);
-  const version = session.version === 0n ? undefined : int64Varint(session.version);
-  const closeReason = session.closeReason as number;
-
-  const field = (number: number, payload: number) => varintSize(tag(number, 2)) + varintSize(payload) + payload;
+  // Sizes first, field by field: every length prefix must be known before
+  // its bytes are written. -1: not written (a proto3 zero value, an unset message).
+  const payloads = new Array<number>(KNOWN_FIELDS.length);
+  const values = new Array<Uint8Array | undefined>(KNOWN_FIELDS.length);
   let size = 0;
-  for (const bytes of [...s1, ...s2, ...s3]) if (bytes > 0) size += 1 + varintSize(bytes) + bytes;
-  if (session.active) size += 2;
-  for (const t of times) if (t >= 0) size += field(5, t);
-  if (user !== undefined) size += field(10, user.length);
-  if (data !== undefined) size += field(11, data.length);
-  if (version !== undefined) size += 1 + bigVarintSize(version);
-  if (expire >= 0) size += field(13, expire);
-  if (closeReason !== 0) size += 1 + (closeReason < 0 ? 10 : varintSize(closeReason));
-  if (idle >= 0) size += field(15, idle);
-  if (absolute >= 0) size += field(16, absolute);
-  if (s3[0]! > 0) size += 1; // fields 17 and 18 take two-byte tags
-  if (s3[1]! > 0) size += 1;
+  KNOWN_FIELDS.forEach(([number, name, kind], i) => {
+    const value = session[name];
+    let payload = -1;
+    if (kind === "string") {
+      if (value !== "") payload = Buffer.byteLength(value as string, "utf8");
+    } else if (kind === "bool") {
+      if (value === true) payload = 1;
+    } else if (kind === "int64") {
+      if (value !== 0n) payload = bigVarintSize(int64Varint(value as bigint));
+    } else if (kind === "enum") {
+      if (value !== 0) payload = int32Size(value as number);
+    } else if (value !== undefined) {
+      if (kind === "google.protobuf.Value") {
+        values[i] = toBinary(ValueSchema, value as Value);
+        payload = values[i]!.length;
+      } else {
+        payload = secondsNanosSize(value as SecondsNanos);
+      }
+    }
+    payloads[i] = payload;
+    if (payload >= 0) size += varintSize(tag(number, 0)) + (isVarint(kind) ? 0 : varintSize(payload)) + payload;
+  });
 
   const writer = new Writer(Buffer.allocUnsafe(size));
-  STRING_FIELDS.forEach(([number, name], i) => {
-    if (s1[i]! === 0) return;
+  KNOWN_FIELDS.forEach(([number, name, kind], i) => {
+    const payload = payloads[i]!;
+    if (payload < 0) return;
+    const value = session[name];
+    if (isVarint(kind)) {
+      writer.varint(tag(number, 0));
+      if (kind === "bool") writer.varint(1);
+      else if (kind === "int64") writer.bigVarint(int64Varint(value as bigint));
+      else if ((value as number) < 0) writer.bigVarint(int64Varint(BigInt(value as number)));
+      else writer.varint(value as number);
+      return;
+    }
     writer.varint(tag(number, 2));
-    writer.string(session[name], s1[i]!);
-  });
-  if (session.active) {
-    writer.varint(tag(4, 0));
-    writer.varint(1);
-  }
-  if (times[0]! >= 0) writeSecondsNanos(writer, 5, session.openTime!, times[0]!);
-  if (times[1]! >= 0) writeSecondsNanos(writer, 6, session.closeTime!, times[1]!);
-  if (times[2]! >= 0) writeSecondsNanos(writer, 7, session.requestTime!, times[2]!);
-  STRING_FIELDS_2.forEach(([number, name], i) => {
-    if (s2[i]! === 0) return;
-    writer.varint(tag(number, 2));
-    writer.string(session[name], s2[i]!);
-  });
-  if (user !== undefined) {
-    writer.varint(tag(10, 2));
-    writer.bytes(user);
-  }
-  if (data !== undefined) {
-    writer.varint(tag(11, 2));
-    writer.bytes(data);
-  }
-  if (version !== undefined) {
-    writer.varint(tag(12, 0));
-    writer.bigVarint(version);
-  }
-  if (expire >= 0) writeSecondsNanos(writer, 13, session.expireTime!, expire);
-  if (closeReason !== 0) {
-    writer.varint(tag(14, 0));
-    if (closeReason < 0) writer.bigVarint(int64Varint(BigInt(closeReason)));
-    else writer.varint(closeReason);
-  }
-  if (idle >= 0) writeSecondsNanos(writer, 15, session.idleTimeout!, idle);
-  if (absolute >= 0) writeSecondsNanos(writer, 16, session.absoluteTimeout!, absolute);
-  STRING_FIELDS_3.forEach(([number, name], i) => {
-    if (s3[i]! === 0) return;
-    writer.varint(tag(number, 2));
-    writer.string(session[name], s3[i]!);
+    if (kind === "string") writer.string(value as string, payload);
+    else if (kind === "google.protobuf.Value") writer.bytes(values[i]!);
+    else {
+      writer.varint(payload);
+      writeSecondsNanos(writer, value as SecondsNanos);
+    }
   });
   if (writer.written !== size) throw new Error(`encodeSession wrote ${writer.written} bytes of ${size}`);
   return writer.buffer;
