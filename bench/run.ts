@@ -184,6 +184,11 @@ const median = (values: number[]) => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 const med = (runs: Run[], key: "rps" | "p50Ms" | "p99Ms" | "cpuUsPerRequest") => median(runs.map((run) => run[key]));
+/** The service's median throughput and p99 as ratios to the reference's. */
+const ratiosOf = (c: Comparison) => ({
+  throughput: med(c.service, "rps") / med(c.reference, "rps"),
+  p99: med(c.service, "p99Ms") / med(c.reference, "p99Ms"),
+});
 
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
@@ -245,15 +250,14 @@ async function main(): Promise<void> {
     }
 
     const sweep = options.sweep > 0 && wanted("Sweeper") ? await measureSweep(options, dir) : undefined;
-    const scale = options.scale > 0 && wanted("Scale") ? await measureScale(options, dir, data, driver, service) : undefined;
+    const scale = options.scale > 0 && wanted("Scale") ? await measureScale(options, dir, data, driver, { ...service, validateBodies }) : undefined;
     const peakRss = processStats(service.child.pid!).peakRss;
 
     const report = render({ options, started, args: process.argv.slice(2), comparisons, sweep, scale, peakRss });
     writeFileSync(join(ROOT, "bench/RESULTS.md"), report);
     writeFileSync(join(ROOT, "bench/results.svg"), renderChart(comparisons.map((c) => ({
       name: c.name,
-      throughput: med(c.service, "rps") / med(c.reference, "rps"),
-      p99: med(c.service, "p99Ms") / med(c.reference, "p99Ms"),
+      ...ratiosOf(c),
       ...(c.target && { target: c.target }),
     }))));
     console.log(report);
@@ -354,7 +358,14 @@ interface ScaleResult {
  * two, a GetSessions page of random users one call at a time (latency, not
  * throughput), and the large one's peak RSS.
  */
-async function measureScale(options: Options, dir: string, small: Preloaded, driver: string, smallService: Proc): Promise<ScaleResult> {
+async function measureScale(
+  options: Options,
+  dir: string,
+  small: Preloaded,
+  driver: string,
+  /** The main service, and its ValidateSession bodies for the Go driver. */
+  smallService: Proc & { validateBodies: string },
+): Promise<ScaleResult> {
   log(`preloading ${options.scale} sessions`);
   const data = await preload(join(dir, "scale.db"), { live: options.scale });
   log(`preloaded in ${data.seconds.toFixed(0)} s`);
@@ -372,12 +383,11 @@ async function measureScale(options: Options, dir: string, small: Preloaded, dri
   try {
     const bodies = join(dir, "scale-validate.bodies");
     writeBodies(bodies, data.tokens.map((t) => message(ValidateSessionRequestSchema, { token: t, client: "web" })));
-    const smallBodies = join(dir, "validate.bodies");
     const load: Concurrency = { connections: options.connections, streams: options.streams, seconds: options.seconds };
     const procedure = `${SERVICE}/ValidateSession`;
     const runs = { small: [] as Run[], large: [] as Run[] };
     for (let round = 0; round < options.rounds; round++) {
-      runs.small.push(await measure(smallService, procedure, () => goDriver(driver, `127.0.0.1:${smallService.port}`, procedure, smallBodies, load)));
+      runs.small.push(await measure(smallService, procedure, () => goDriver(driver, `127.0.0.1:${smallService.port}`, procedure, smallService.validateBodies, load)));
       runs.large.push(await measure(large, procedure, () => goDriver(driver, `127.0.0.1:${large.port}`, procedure, bodies, load)));
       log(`scale round ${round + 1}: p99 ${runs.small.at(-1)!.p99Ms} ms at ${options.sessions}, ${runs.large.at(-1)!.p99Ms} ms at ${options.scale}`);
     }
@@ -421,8 +431,7 @@ const verdict = (ok: boolean) => (ok ? "met" : "**not met**");
 
 function render({ options, started, args, comparisons, sweep, scale, peakRss }: Report): string {
   const rows = comparisons.map((c) => {
-    const ratio = med(c.service, "rps") / med(c.reference, "rps");
-    const p99Ratio = med(c.service, "p99Ms") / med(c.reference, "p99Ms");
+    const { throughput: ratio, p99: p99Ratio } = ratiosOf(c);
     const failed = c.service.reduce((sum, run) => sum + run.failed, 0);
     return `| ${c.name} | ${c.how} | ${fmt(med(c.reference, "rps"))} | ${fmt(med(c.service, "rps"))} | **${fmt(ratio, 2)}** | ` +
       `${fmt(med(c.reference, "p50Ms"), 2)} / ${fmt(med(c.reference, "p99Ms"), 2)} | ${fmt(med(c.service, "p50Ms"), 2)} / ${fmt(med(c.service, "p99Ms"), 2)} | ` +
@@ -430,8 +439,7 @@ function render({ options, started, args, comparisons, sweep, scale, peakRss }: 
   });
   const targets: string[] = [];
   for (const c of comparisons) {
-    const ratio = med(c.service, "rps") / med(c.reference, "rps");
-    const p99Ratio = med(c.service, "p99Ms") / med(c.reference, "p99Ms");
+    const { throughput: ratio, p99: p99Ratio } = ratiosOf(c);
     if (c.target?.throughput !== undefined) targets.push(`| ${c.name}: throughput | ≥ ${c.target.throughput} × reference | ${fmt(ratio, 2)} | ${verdict(ratio >= c.target.throughput)} |`);
     if (c.target?.p99 !== undefined) targets.push(`| ${c.name}: p99 | ≤ ${c.target.p99} × reference | ${fmt(p99Ratio, 2)} | ${verdict(p99Ratio <= c.target.p99)} |`);
   }
