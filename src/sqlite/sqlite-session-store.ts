@@ -211,6 +211,8 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
   let queued: WriteJob[] = [];
   let flushScheduled = false;
 
+  // The only transaction functions among the writes: each write (a plain
+  // function below) gets its savepoint here, nested in the batch's transaction.
   const inSavepoint = db.transaction((work: () => unknown) => work());
   const runBatch = db.transaction((jobs: readonly WriteJob[], outcomes: Outcome[]) => {
     for (const job of jobs) {
@@ -267,28 +269,26 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       }
     });
 
-  const insert = db.transaction(
-    (session: Session, tokenHash: Uint8Array, { limits, policy }: InsertLimits, now: number): InsertOutcome => {
-      const evictedIds: string[] = [];
-      for (const limit of limits) {
-        const byClient = limit.client !== undefined;
-        const scope = { userId: session.userId, now, ...(byClient && { client: limit.client }) };
-        const { n: live } = prepare(sql.countLiveSql(byClient)).get(scope) as { n: number };
-        if (live < limit.max) continue;
-        if (policy === "deny") return { status: "limit_reached", limit };
-        const victims = prepare(
-          sql.evictionVictimsSql(byClient, policy === "evict_least_recently_used"),
-        ).all({ ...scope, n: live - limit.max + 1 }) as { id: string }[];
-        for (const { id } of victims) {
-          closeOne(id, now, "evicted");
-          evictedIds.push(id);
-        }
+  const insert = (session: Session, tokenHash: Uint8Array, { limits, policy }: InsertLimits, now: number): InsertOutcome => {
+    const evictedIds: string[] = [];
+    for (const limit of limits) {
+      const byClient = limit.client !== undefined;
+      const scope = { userId: session.userId, now, ...(byClient && { client: limit.client }) };
+      const { n: live } = prepare(sql.countLiveSql(byClient)).get(scope) as { n: number };
+      if (live < limit.max) continue;
+      if (policy === "deny") return { status: "limit_reached", limit };
+      const victims = prepare(
+        sql.evictionVictimsSql(byClient, policy === "evict_least_recently_used"),
+      ).all({ ...scope, n: live - limit.max + 1 }) as { id: string }[];
+      for (const { id } of victims) {
+        closeOne(id, now, "evicted");
+        evictedIds.push(id);
       }
-      prepare(sql.INSERT_SQL).run(newSessionRow(session, tokenHash));
-      append("opened", session, session.openTime);
-      return { status: "inserted", evictedIds };
-    },
-  );
+    }
+    prepare(sql.INSERT_SQL).run(newSessionRow(session, tokenHash));
+    append("opened", session, session.openTime);
+    return { status: "inserted", evictedIds };
+  };
 
   const list = db.transaction((query: Parameters<SessionStore["list"]>[0]) => {
     const { page, count, params } = sql.listSql(query.filter, query.includeData);
@@ -299,32 +299,30 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     return { items, total };
   });
 
-  const update = db.transaction(
-    (...[id, change, requestTime, expectedVersion]: Parameters<SessionStore["update"]>): UpdateOutcome => {
-      if ((change.user === undefined) === (change.data === undefined)) {
-        throw new Error("an update changes exactly one of user and data");
-      }
-      const { changes } = prepare(sql.UPDATE_CONTENT_SQL).run({
-        id,
-        requestTime,
-        expectedVersion: expectedVersion ?? null,
-        setUser: change.user !== undefined ? 1 : 0,
-        user: change.user === undefined ? null : stringifyJson(change.user),
-        setData: change.data !== undefined ? 1 : 0,
-        data: change.data === undefined ? null : stringifyJson(change.data),
-      });
-      if (changes === 1) {
-        const session = getSession(id)!;
-        append(change.data !== undefined ? "data_stored" : "user_updated", session, requestTime);
-        return { status: "updated", session };
-      }
-      const reason = closeIfExpired(id, requestTime);
-      const session = getSession(id);
-      if (session === undefined) return { status: "not_found" };
-      if (reason !== undefined) return { status: "expired", reason, session };
-      return session.active ? { status: "version_mismatch", session } : { status: "closed", session };
-    },
-  );
+  const update = (...[id, change, requestTime, expectedVersion]: Parameters<SessionStore["update"]>): UpdateOutcome => {
+    if ((change.user === undefined) === (change.data === undefined)) {
+      throw new Error("an update changes exactly one of user and data");
+    }
+    const { changes } = prepare(sql.UPDATE_CONTENT_SQL).run({
+      id,
+      requestTime,
+      expectedVersion: expectedVersion ?? null,
+      setUser: change.user !== undefined ? 1 : 0,
+      user: change.user === undefined ? null : stringifyJson(change.user),
+      setData: change.data !== undefined ? 1 : 0,
+      data: change.data === undefined ? null : stringifyJson(change.data),
+    });
+    if (changes === 1) {
+      const session = getSession(id)!;
+      append(change.data !== undefined ? "data_stored" : "user_updated", session, requestTime);
+      return { status: "updated", session };
+    }
+    const reason = closeIfExpired(id, requestTime);
+    const session = getSession(id);
+    if (session === undefined) return { status: "not_found" };
+    if (reason !== undefined) return { status: "expired", reason, session };
+    return session.active ? { status: "version_mismatch", session } : { status: "closed", session };
+  };
 
   /** Closes the session if it has expired by `now`; returns why, if it did. */
   const closeIfExpired = (id: string, now: number) => {
@@ -334,45 +332,41 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     return row.close_reason;
   };
 
-  const rotateToken = db.transaction(
-    (...[id, rotation, seen]: Parameters<SessionStore["rotateToken"]>): boolean => {
-      const retiring = prepare(sql.PREVIOUS_TOKEN_SQL).get(id) as { prev_token_hash: Buffer | null } | undefined;
-      const rotated = prepare(sql.ROTATE_TOKEN_SQL).get({
-        id,
-        currentHash: rotation.currentHash,
-        nextHash: rotation.nextHash,
-        requestTime: rotation.now,
-        previousValidUntil: rotation.previousValidUntil,
-        ...seen,
-      }) as Omit<ClosedRow, "id" | "close_reason" | "close_time"> | undefined;
-      if (rotated === undefined) return false;
-      if (retiring?.prev_token_hash != null) {
-        prepare(sql.RETIRE_TOKEN_SQL).run(id, retiring.prev_token_hash);
-      }
-      append("renewed", subjectOfRow({ id, ...rotated }), rotation.now);
-      return true;
-    },
-  );
+  const rotateToken = (...[id, rotation, seen]: Parameters<SessionStore["rotateToken"]>): boolean => {
+    const retiring = prepare(sql.PREVIOUS_TOKEN_SQL).get(id) as { prev_token_hash: Buffer | null } | undefined;
+    const rotated = prepare(sql.ROTATE_TOKEN_SQL).get({
+      id,
+      currentHash: rotation.currentHash,
+      nextHash: rotation.nextHash,
+      requestTime: rotation.now,
+      previousValidUntil: rotation.previousValidUntil,
+      ...seen,
+    }) as Omit<ClosedRow, "id" | "close_reason" | "close_time"> | undefined;
+    if (rotated === undefined) return false;
+    if (retiring?.prev_token_hash != null) {
+      prepare(sql.RETIRE_TOKEN_SQL).run(id, retiring.prev_token_hash);
+    }
+    append("renewed", subjectOfRow({ id, ...rotated }), rotation.now);
+    return true;
+  };
 
-  const close = db.transaction((id: string, closeTime: number, reason: CloseReason) => {
+  const close = (id: string, closeTime: number, reason: CloseReason) => {
     closeOne(id, closeTime, reason);
     return getSession(id);
-  });
+  };
 
-  const remove = db.transaction((id: string, now: number) => {
+  const remove = (id: string, now: number) => {
     const session = getSession(id);
     if (session !== undefined) {
       prepare("DELETE FROM sessions WHERE id = ?").run(id);
       append("deleted", session, now);
     }
     return session;
-  });
+  };
 
-  const closeExpired = db.transaction((now: number, limit: number) =>
-    closing(prepare(sql.CLOSE_EXPIRED_SQL).all({ closeTime: now, limit })),
-  );
+  const closeExpired = (now: number, limit: number) => closing(prepare(sql.CLOSE_EXPIRED_SQL).all({ closeTime: now, limit }));
 
-  const closeMatching = db.transaction((...[filter, reason, now, limit, exceptId]: Parameters<SessionStore["closeMatching"]>) => {
+  const closeMatching = (...[filter, reason, now, limit, exceptId]: Parameters<SessionStore["closeMatching"]>) => {
     const statement = sql.closeMatchingSql(filter, exceptId !== undefined);
     return closing(
       prepare(statement.sql).all({
@@ -383,13 +377,13 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
         ...(exceptId !== undefined && { exceptId }),
       }),
     );
-  });
+  };
 
-  const purgeClosed = db.transaction((closedBefore: number, limit: number, now: number) => {
+  const purgeClosed = (closedBefore: number, limit: number, now: number) => {
     const rows = prepare(sql.PURGE_CLOSED_SQL).all({ closedBefore, limit }) as Omit<ClosedRow, "close_reason" | "close_time">[];
     for (const row of rows) append("purged", subjectOfRow(row), now);
     return rows.length;
-  });
+  };
 
   const eventLogState = () => {
     const { log_id: logId, purged_through: purgedThrough } = prepare(eventSql.EVENT_LOG_SQL).get() as {
@@ -435,7 +429,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     return row === undefined ? undefined : eventSql.rowToEvent(row);
   };
 
-  const purgeEvents = db.transaction((before: number, limit: number) => {
+  const purgeEvents = (before: number, limit: number) => {
     const oldest = prepare(eventSql.OLDEST_EVENTS_SQL).all({ limit }) as { seq: number; time: number }[];
     let count = 0;
     while (count < oldest.length && oldest[count]!.time < before) count++;
@@ -444,7 +438,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     prepare(eventSql.PURGE_EVENTS_SQL).run({ upTo });
     prepare(eventSql.SET_PURGED_THROUGH_SQL).run({ upTo });
     return count;
-  });
+  };
 
   // Other processes' commits show as a change of data_version, which is
   // cheap to read: no page of the database is touched.
