@@ -1,6 +1,5 @@
 import { create, fromJson, toJson, type JsonValue as ProtoJson } from "@bufbuild/protobuf";
 import {
-  timestampFromMs,
   ValueSchema,
   type Duration,
   type Timestamp,
@@ -224,7 +223,7 @@ export function eventBatchToProto(batch: EventBatch): WatchSessionEventsResponse
         client: event.client,
         address: event.address,
         closeReason: event.closeReason === null ? ProtoCloseReason.UNSPECIFIED : CLOSE_REASONS[event.closeReason],
-        time: timestampFromMs(event.time),
+        time: timestamp(event.time),
         version: BigInt(event.version),
       }),
     ),
