@@ -99,6 +99,14 @@ const MIGRATIONS: readonly string[] = [
    BEGIN
      UPDATE session_counts SET active = active - 1 WHERE id = 1;
    END;`,
+
+  // Where the health check writes, after a write failed for lack of space, a
+  // lock or I/O, to see whether the database takes writes again. Empty
+  // otherwise.
+  `CREATE TABLE write_probe (
+     id  INTEGER PRIMARY KEY CHECK (id = 1),
+     pad BLOB    NOT NULL
+   );`,
 ];
 
 /** The schema version this code expects. */

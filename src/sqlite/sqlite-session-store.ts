@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
+import { SessionError } from "../session/errors.js";
 import type { CloseReason, Session } from "../session/session.js";
 import { closingEventType, type EventRead, type SessionEvent, type SessionEventType } from "../session/session-events.js";
 import type { InsertLimits, InsertOutcome, SessionStore, UpdateOutcome } from "../session/session-store.js";
@@ -28,7 +29,11 @@ export interface SqliteSessionStoreOptions {
    * power loss; NORMAL only survives a process crash. Default FULL.
    */
   readonly synchronous?: "FULL" | "NORMAL";
-  /** How long a write waits for another process's lock (ms). Default 5000. */
+  /**
+   * How long, in all, a write may wait for another process's lock (ms) before
+   * failing with UNAVAILABLE. Default 5000. It waits in short blocking tries
+   * with pauses between them, so the event loop is never held for long.
+   */
   readonly busyTimeoutMs?: number;
   /**
    * How often, while anyone listens for events, the store looks for commits
@@ -68,6 +73,39 @@ interface EventSubject {
 /** Most writes one group commit holds. */
 const MAX_BATCH = 256;
 
+/**
+ * SQLite's own wait for another process's lock, per try (busy_timeout). It
+ * blocks the event loop, so it is short; a group commit that still finds the
+ * lock taken is tried again after a pause, until its writes' budget is spent.
+ */
+const LOCK_TRY_MS = 20;
+/** The pause before a group commit is tried again: random in [min, max) ms, so two processes do not keep colliding. */
+const LOCK_PAUSE_MS = { min: 5, max: 30 };
+
+/** How much the write probe writes: the database must be able to grow by this much to count as writable. */
+const WRITE_PROBE_BYTES = 64 * 1024;
+
+const isLockError = (error: unknown): error is Database.SqliteError =>
+  error instanceof Database.SqliteError && /^SQLITE_(BUSY|LOCKED)/.test(error.code);
+
+/**
+ * SQLite's failures that a caller can act on, as domain errors: UNAVAILABLE
+ * (retry) while another process holds the lock, RESOURCE_EXHAUSTED when the
+ * database cannot grow. Anything else stays as it is (INTERNAL, logged).
+ */
+function forCaller(error: unknown): unknown {
+  if (isLockError(error)) {
+    return new SessionError("unavailable", "the database is locked by another process; nothing was changed; retry");
+  }
+  if (error instanceof Database.SqliteError && error.code === "SQLITE_FULL") {
+    return new SessionError(
+      "resource_exhausted",
+      "the database is full (its disk or its size limit); nothing was changed",
+    );
+  }
+  return error;
+}
+
 /** Most events one read looks at (more when its limit is higher). */
 const EVENT_SCAN_WINDOW = 5000;
 
@@ -90,11 +128,12 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
   if (options.path !== ":memory:") {
     mkdirSync(dirname(options.path), { recursive: true });
   }
+  const lockBudgetMs = options.busyTimeoutMs ?? 5000;
   const db = new Database(options.path);
   try {
     db.pragma("journal_mode = WAL");
     db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
-    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    db.pragma(`busy_timeout = ${Math.min(LOCK_TRY_MS, lockBudgetMs)}`);
     db.pragma(`cache_size = ${-1024 * (options.cacheMib ?? 32)}`);
     migrate(db);
     if (options.maxPageCount !== undefined) db.pragma(`max_page_count = ${options.maxPageCount}`);
@@ -198,10 +237,15 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
   // a write that fails is undone alone. No write's promise settles before
   // the COMMIT has returned: nothing is acknowledged that is not committed.
   // An idle server commits a lone write at the end of the turn that asked.
+  // While another process holds the lock, the group is tried again after a
+  // pause: its writes ran in a transaction that was rolled back, so running
+  // them again is safe, until each write's lock budget is spent.
   interface WriteJob {
     readonly work: () => unknown;
     readonly resolve: (value: unknown) => void;
     readonly reject: (error: unknown) => void;
+    /** When it was queued (Date.now()), for its lock budget. */
+    readonly since: number;
   }
   type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
   /** Thrown out of a batch when a write's error ended the whole transaction (SQLITE_FULL, SQLITE_IOERR...). */
@@ -210,6 +254,9 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
   }
   let queued: WriteJob[] = [];
   let flushScheduled = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+  /** Why the last write that failed for lack of space, a lock or I/O failed; cleared by the next commit. */
+  let writeFailure: unknown;
 
   // The only transaction functions among the writes: each write (a plain
   // function below) gets its savepoint here, nested in the batch's transaction.
@@ -227,8 +274,21 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     }
   });
 
+  /** Whether an error says the database cannot take writes now (as opposed to one bad write). */
+  const isStorageFailure = (error: unknown) =>
+    error instanceof Database.SqliteError && /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB)/.test(error.code);
+
+  /** Puts writes back at the head of the queue, to be tried again after a short pause. */
+  const retryLater = (jobs: readonly WriteJob[]) => {
+    queued = [...jobs, ...queued];
+    flushScheduled = true; // new writes join the retry rather than trying at once
+    const { min, max } = LOCK_PAUSE_MS;
+    retryTimer = setTimeout(flushWrites, min + Math.floor(Math.random() * (max - min)));
+  };
+
   const flushWrites = () => {
     flushScheduled = false;
+    retryTimer = undefined;
     while (queued.length > 0) {
       const jobs = queued.length <= MAX_BATCH ? queued : queued.slice(0, MAX_BATCH);
       queued = jobs === queued ? [] : queued.slice(MAX_BATCH);
@@ -239,13 +299,25 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
         if (db.inTransaction) throw new Error("a group commit began inside another transaction");
         runBatch.immediate(jobs, outcomes);
       } catch (thrown) {
-        // Nothing of this batch was committed: every write in it fails.
+        // Nothing of this batch was committed.
         const error = thrown instanceof TransactionLost ? thrown.cause : thrown;
         uncommitted = [];
         if (error instanceof Database.SqliteError) onSqliteError(error.code);
-        for (const job of jobs) job.reject(error);
+        if (isStorageFailure(error)) writeFailure = error;
+        if (isLockError(error) && db.open) {
+          const now = Date.now();
+          const again = jobs.filter((job) => now - job.since < lockBudgetMs);
+          for (const job of jobs) if (now - job.since >= lockBudgetMs) job.reject(forCaller(error));
+          if (again.length > 0) {
+            retryLater(again);
+            return;
+          }
+          continue;
+        }
+        for (const job of jobs) job.reject(forCaller(error));
         continue;
       }
+      writeFailure = undefined;
       committed();
       jobs.forEach((job, i) => {
         const outcome = outcomes[i]!;
@@ -253,16 +325,26 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
           job.resolve(outcome.value);
         } else {
           if (outcome.error instanceof Database.SqliteError) onSqliteError(outcome.error.code);
-          job.reject(outcome.error);
+          if (isStorageFailure(outcome.error)) writeFailure = outcome.error;
+          job.reject(forCaller(outcome.error));
         }
       });
     }
   };
 
+  /**
+   * Whether the database takes writes again after a write failed for lack of
+   * space, a lock or I/O: commits a WRITE_PROBE_BYTES row, then deletes it.
+   */
+  const probeWrite = () => {
+    db.transaction(() => prepare("INSERT OR REPLACE INTO write_probe (id, pad) VALUES (1, zeroblob(?))").run(WRITE_PROBE_BYTES)).immediate();
+    db.transaction(() => prepare("DELETE FROM write_probe").run()).immediate();
+  };
+
   /** Queues a write for the end of this turn's group commit; settles once committed (or failed). */
   const write = <T>(work: () => T): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      queued.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      queued.push({ work, resolve: resolve as (value: unknown) => void, reject, since: Date.now() });
       if (!flushScheduled) {
         flushScheduled = true;
         setImmediate(flushWrites);
@@ -552,10 +634,24 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     },
     async ping() {
       run(() => prepare("SELECT 1 FROM sessions LIMIT 1").get());
+      // Readable is not enough after a write failed for lack of space, a lock
+      // or I/O: usable again once a write goes through.
+      if (writeFailure !== undefined) {
+        run(probeWrite);
+        writeFailure = undefined;
+      }
     },
     async dispose() {
-      // Writes already queued were accepted: commit them before closing.
-      if (db.open) flushWrites();
+      // Writes already queued were accepted: commit them before closing,
+      // waiting out another process's lock within their budget.
+      clearTimeout(retryTimer);
+      while (db.open && queued.length > 0) {
+        flushWrites();
+        if (queued.length > 0) {
+          clearTimeout(retryTimer);
+          await new Promise((resolve) => setTimeout(resolve, LOCK_PAUSE_MS.max));
+        }
+      }
       clearInterval(poller);
       poller = undefined;
       listeners.clear();

@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { SessionEvent } from "../../src/session/session-events.js";
+import { SessionError } from "../../src/session/errors.js";
 import { createSqliteSessionStore } from "../../src/sqlite/sqlite-session-store.js";
 import { sessionRecord } from "../support/store-contract.js";
 import { tempDir } from "../support/test-server.js";
@@ -111,5 +112,77 @@ describe("SQLite group commit", () => {
     await reopened.insert(later, hash(), noLimits, later.openTime);
     expect((await reopened.get(later.id))?.active).toBe(true);
     await reopened.dispose();
+  });
+
+  it("waits out another process's lock in short tries, letting other work run meanwhile, then commits", async () => {
+    const path = newDbPath();
+    const store = createSqliteSessionStore({ path });
+    const other = new Database(path);
+    other.exec("BEGIN IMMEDIATE"); // holds the write lock, as another server's commit would
+    const session = sessionRecord();
+    let done = false;
+    const written = store.insert(session, hash(), noLimits, session.openTime).then(() => (done = true));
+    // The event loop keeps turning while the write waits for the lock.
+    let turns = 0;
+    const deadline = Date.now() + 300;
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      turns++;
+    }
+    expect(done).toBe(false);
+    expect(turns).toBeGreaterThan(5);
+    other.exec("COMMIT");
+    await written;
+    expect((await store.get(session.id))?.active).toBe(true);
+    other.close();
+    await store.dispose();
+  });
+
+  it("fails a write with UNAVAILABLE once its lock budget is spent, changing nothing", async () => {
+    const path = newDbPath();
+    const codes: string[] = [];
+    const store = createSqliteSessionStore({ path, busyTimeoutMs: 150, onSqliteError: (code) => codes.push(code) });
+    const other = new Database(path);
+    other.exec("BEGIN IMMEDIATE");
+    const session = sessionRecord();
+    const error = await store.insert(session, hash(), noLimits, session.openTime).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SessionError);
+    expect(error).toMatchObject({ kind: "unavailable", message: expect.stringMatching(/locked by another process.*retry/) });
+    expect(codes).toContain("SQLITE_BUSY");
+    // Unusable for writes while it lasts: the health check says so.
+    await expect(store.ping()).rejects.toMatchObject({ code: "SQLITE_BUSY" });
+    other.exec("ROLLBACK");
+    other.close();
+    expect(await store.get(session.id)).toBeUndefined();
+    await store.ping();
+    await store.insert(session, hash(), noLimits, session.openTime);
+    expect((await store.get(session.id))?.active).toBe(true);
+    await store.dispose();
+  });
+
+  it("fails a write with RESOURCE_EXHAUSTED when the database is full, and is usable again once there is room", async () => {
+    const path = newDbPath();
+    const store = createSqliteSessionStore({ path, maxPageCount: 40 });
+    const written: string[] = [];
+    let full: unknown;
+    for (let i = 0; i < 200 && full === undefined; i++) {
+      const session = sessionRecord({ data: { blob: "x".repeat(3000) } });
+      await store.insert(session, hash(), noLimits, session.openTime).then(
+        () => written.push(session.id),
+        (error: unknown) => (full = error),
+      );
+    }
+    expect(full).toBeInstanceOf(SessionError);
+    expect(full).toMatchObject({ kind: "resource_exhausted", message: expect.stringContaining("database is full") });
+    await expect(store.ping()).rejects.toMatchObject({ code: "SQLITE_FULL" });
+    // Room is made (here: sessions removed by another process); the health check sees it.
+    const other = new Database(path);
+    other.prepare("DELETE FROM sessions WHERE id IN (SELECT id FROM sessions LIMIT 20)").run();
+    other.close();
+    await store.ping();
+    const later = sessionRecord();
+    await store.insert(later, hash(), noLimits, later.openTime);
+    expect((await store.get(later.id))?.active).toBe(true);
+    await store.dispose();
   });
 });
