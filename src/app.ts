@@ -16,6 +16,7 @@ import { systemClock, type Clock } from "./session/clock.js";
 import { createSessionController, DEFAULT_EVENT_STREAMS } from "./session/session-controller.js";
 import { createTokenHasher } from "./session/session-token.js";
 import { startSweeper, type Sweeper } from "./session/sweeper.js";
+import { openWhenPossible } from "./sqlite/opening-store.js";
 import { createSqliteSessionStore } from "./sqlite/sqlite-session-store.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
@@ -46,20 +47,24 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
     countActiveSessions: () => store.countActive({}),
     countEventStreams: () => controller.eventStreams,
   });
-  const store = createSqliteSessionStore({
-    path: config.dbPath,
-    synchronous: config.dbSynchronous,
-    cacheMib: config.dbCacheMib,
-    eventPollIntervalMs: config.eventPollIntervalMs,
-    onCommitted: (events) => {
-      for (const event of events) {
-        if (event.type === "opened") metrics.observeOpen();
-        else if (event.closeReason !== null) metrics.observeClose(event.closeReason, 1);
-        metrics.observeEvent(event.type);
-      }
-    },
-    onSqliteError: (code) => metrics.observeSqliteError(code),
-  });
+  // A database that cannot be opened yet does not stop the server: it reports
+  // NOT_SERVING, and the health check opens it once it can.
+  const store = openWhenPossible(() =>
+    createSqliteSessionStore({
+      path: config.dbPath,
+      synchronous: config.dbSynchronous,
+      cacheMib: config.dbCacheMib,
+      eventPollIntervalMs: config.eventPollIntervalMs,
+      onCommitted: (events) => {
+        for (const event of events) {
+          if (event.type === "opened") metrics.observeOpen();
+          else if (event.closeReason !== null) metrics.observeClose(event.closeReason, 1);
+          metrics.observeEvent(event.type);
+        }
+      },
+      onSqliteError: (code) => metrics.observeSqliteError(code),
+    }),
+  );
   const controller = createSessionController({
     store,
     clock: deps.clock ?? systemClock,
@@ -152,16 +157,22 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
         }),
       );
     }
-    // Serving while the database answers; NOT_SERVING (and not ready) while it does not.
+    // Serving while the database answers (and takes writes again after a
+    // write failed for lack of space, a lock or I/O); NOT_SERVING (and not
+    // ready) while it does not. A lasting problem is logged once.
+    let problem: string | undefined;
     const probeDatabase = async () => {
-      const usable = await store.ping().then(
-        () => true,
-        (error: unknown) => {
-          if (health.get(WHOLE_SERVER) === "serving") logger.error("database unusable", describeError(error));
-          return false;
-        },
+      const failure = await store.ping().then(
+        () => undefined,
+        (error: unknown) => describeError(error),
       );
-      if (!stopping) health.setAll(usable ? "serving" : "not_serving");
+      const now = failure === undefined ? undefined : String((failure.err as { message?: unknown }).message ?? failure.err);
+      if (now !== problem) {
+        if (failure !== undefined) logger.error("database unusable", failure);
+        else logger.info("database usable again");
+        problem = now;
+      }
+      if (!stopping) health.setAll(failure === undefined ? "serving" : "not_serving");
     };
     await probeDatabase();
     sweepers.push(
