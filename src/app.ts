@@ -54,6 +54,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
       path: config.dbPath,
       synchronous: config.dbSynchronous,
       cacheMib: config.dbCacheMib,
+      busyTimeoutMs: config.dbLockTimeoutMs,
       eventPollIntervalMs: config.eventPollIntervalMs,
       onCommitted: (events) => {
         for (const event of events) {

@@ -21,6 +21,8 @@ export interface Config {
   readonly dbSynchronous: "FULL" | "NORMAL";
   /** SQLite's page cache for the connection, in MiB. */
   readonly dbCacheMib: number;
+  /** How long a write waits in all for another process's lock before failing with UNAVAILABLE. */
+  readonly dbLockTimeoutMs: number;
   /** Largest request message accepted on either port, in bytes. */
   readonly maxReceiveMessageBytes: number;
   /** How long in-flight calls may run on shutdown before being cancelled. */
@@ -63,6 +65,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   dbPath: "./data/sessions.db",
   dbSynchronous: "FULL",
   dbCacheMib: 32,
+  dbLockTimeoutMs: 5000,
   maxReceiveMessageBytes: 4 * 1024 * 1024,
   shutdownGraceMs: 10_000,
   sweepIntervalMs: 60_000,
@@ -146,6 +149,7 @@ const VARIABLES: readonly Variable[] = [
   variable("SESSIONS_HTTP_PORT", "a port from 0 to 65535", parsePort, (d, v) => (d.httpPort = v), (c) => `${c.httpPort}`),
   variable("SESSIONS_DB", 'a file path or ":memory:"', text, (d, v) => (d.dbPath = v), (c) => c.dbPath),
   variable("SESSIONS_DB_SYNCHRONOUS", "FULL or NORMAL", oneOf(["FULL", "NORMAL"] as const), (d, v) => (d.dbSynchronous = v), (c) => c.dbSynchronous),
+  variable("SESSIONS_DB_LOCK_TIMEOUT", "a duration up to 24d such as 5s, above zero", positive(timer(parseDuration)), (d, v) => (d.dbLockTimeoutMs = v), (c) => formatDuration(c.dbLockTimeoutMs)),
   variable("SESSIONS_DB_CACHE_MIB", "a whole number of MiB above zero", positive(parseInteger), (d, v) => (d.dbCacheMib = v), (c) => `${c.dbCacheMib}`),
   variable("SESSIONS_MAX_MESSAGE_BYTES", "a whole number of bytes above zero", positive(parseInteger), (d, v) => (d.maxReceiveMessageBytes = v), (c) => `${c.maxReceiveMessageBytes}`),
   variable("SESSIONS_SHUTDOWN_GRACE", "a duration up to 24d such as 10s", timer(parseDuration), (d, v) => (d.shutdownGraceMs = v), (c) => formatDuration(c.shutdownGraceMs)),
