@@ -16,9 +16,16 @@ export interface ServerProcess {
 /**
  * Starts the built server (`node dist/src/main.js`, built by the global
  * setup) as a real process on ephemeral ports, and waits until it listens.
+ * `launcher` runs it under another program (such as strace), which is then
+ * the child.
  */
-export async function startServerProcess(dbPath: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [join(ROOT, "dist/src/main.js")], {
+export async function startServerProcess(
+  dbPath: string,
+  env: Record<string, string> = {},
+  launcher: readonly string[] = [],
+): Promise<ServerProcess> {
+  const [command, ...args] = [...launcher, process.execPath, join(ROOT, "dist/src/main.js")];
+  const child = spawn(command!, args, {
     env: {
       PATH: process.env.PATH,
       SESSIONS_DB: dbPath,
