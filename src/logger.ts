@@ -65,9 +65,12 @@ export function createBatchedWriter(write: (chunk: string) => void): { write: (l
   };
 }
 
-/** The error's message and stack, for a log line. */
+/** The error's name, message, code (if it has one) and stack, for a log line. */
 export function describeError(error: unknown): LogFields {
-  return error instanceof Error
-    ? { err: { name: error.name, message: error.message, stack: error.stack } }
-    : { err: String(error) };
+  if (!(error instanceof Error)) return { err: String(error) };
+  // SQLite's and the system's codes (SQLITE_FULL, ENOSPC...) say more than their messages.
+  const { code } = error as { code?: unknown };
+  return {
+    err: { name: error.name, message: error.message, ...(typeof code === "string" && { code }), stack: error.stack },
+  };
 }
