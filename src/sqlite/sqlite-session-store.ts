@@ -303,10 +303,11 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
         const error = thrown instanceof TransactionLost ? thrown.cause : thrown;
         uncommitted = [];
         if (error instanceof Database.SqliteError) onSqliteError(error.code);
-        if (isStorageFailure(error)) writeFailure = error;
         if (isLockError(error) && db.open) {
           const now = Date.now();
           const again = jobs.filter((job) => now - job.since < lockBudgetMs);
+          // A lock is a failure once a write has waited its whole budget, not at every try.
+          if (again.length < jobs.length) writeFailure = error;
           for (const job of jobs) if (now - job.since >= lockBudgetMs) job.reject(forCaller(error));
           if (again.length > 0) {
             retryLater(again);
@@ -314,6 +315,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
           }
           continue;
         }
+        if (isStorageFailure(error)) writeFailure = error;
         for (const job of jobs) job.reject(forCaller(error));
         continue;
       }
