@@ -185,12 +185,24 @@ const codeName = (code: Code) =>
   code === Code.Canceled ? "CANCELLED" : Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 
 /**
+ * A call whose deadline has already passed when it reaches its handler is not
+ * carried out: its client has stopped waiting and would see DEADLINE_EXCEEDED
+ * for a change that was made all the same.
+ */
+function refuseIfPastDeadline(context: HandlerContext): void {
+  const left = context.timeoutMs();
+  if (left !== undefined && left <= 0) {
+    throw new ConnectError("the deadline passed before the call started; nothing was done", Code.DeadlineExceeded);
+  }
+}
+
+/**
  * Wraps every handler of `impl` (unary or server-streaming): whatever it
  * throws reaches the transport as a ConnectError with the right code (see
  * toConnectError), and each call is logged once, when it ends, with its
  * procedure, status code, duration and correlation id (never its request or
  * response, which may hold secrets); a stream's log also counts the messages
- * it sent. API keys, when configured, are checked first.
+ * it sent. API keys, when configured, are checked first, then the deadline.
  */
 function instrumented<S extends DescService>(
   service: S,
@@ -236,6 +248,7 @@ function instrumented<S extends DescService>(
         let code: Code | undefined;
         try {
           authorize?.(method.name, requestHeaderValue(context, "authorization"));
+          refuseIfPastDeadline(context);
           for await (const response of (handler as StreamHandler).call(impl, request, context)) {
             messages++;
             yield response;
@@ -261,6 +274,7 @@ function instrumented<S extends DescService>(
       const { correlationId, done } = begin(context);
       try {
         authorize?.(method.name, requestHeaderValue(context, "authorization"));
+        refuseIfPastDeadline(context);
         const response = await (handler as UnaryHandler).call(impl, request, context);
         done(OK);
         return response;
