@@ -17,7 +17,7 @@ import { createSessionController, DEFAULT_EVENT_STREAMS } from "./session/sessio
 import { createTokenHasher } from "./session/session-token.js";
 import { startSweeper, type Sweeper } from "./session/sweeper.js";
 import { openWhenPossible } from "./sqlite/opening-store.js";
-import { createSqliteSessionStore } from "./sqlite/sqlite-session-store.js";
+import { createSqliteSessionStore, isTransientOpenError } from "./sqlite/sqlite-session-store.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1Alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -65,6 +65,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
       },
       onSqliteError: (code) => metrics.observeSqliteError(code),
     }),
+    isTransientOpenError,
   );
   const controller = createSessionController({
     store,
@@ -142,11 +143,15 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
     if (config.sweepIntervalMs > 0) {
       sweepers.push(
         startSweeper({
-          sweep: async () => ({
-            closed: await controller.closeExpiredSessions(),
-            purged: await controller.purgeClosedSessions(config.retentionMs),
-            purgedEvents: await controller.purgeEvents(config.eventRetentionMs),
-          }),
+          // Not while the database is unusable: the health check has said why, once.
+          sweep: async () =>
+            health.get(WHOLE_SERVER) !== "serving"
+              ? { closed: 0, purged: 0, purgedEvents: 0 }
+              : {
+                  closed: await controller.closeExpiredSessions(),
+                  purged: await controller.purgeClosedSessions(config.retentionMs),
+                  purgedEvents: await controller.purgeEvents(config.eventRetentionMs),
+                },
           intervalMs: config.sweepIntervalMs,
           onSwept: ({ closed, purged, purgedEvents }) => {
             metrics.observeSweep(closed, purged, purgedEvents);

@@ -42,7 +42,7 @@ export function createMetrics(options: {
     name: "sessions_rpc_duration_seconds",
     help: "Time from a call reaching the service to its response, by procedure and code.",
     labelNames: ["procedure", "code"],
-    // Up to 10 s: a write waiting on another process's lock can take busy_timeout (5 s).
+    // Up to 10 s: a write waiting on another process's lock can take SESSIONS_DB_LOCK_TIMEOUT (2 s by default).
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5, 5, 10],
     registers: [registry],
   });
@@ -110,7 +110,7 @@ export function createMetrics(options: {
   });
   const sqliteErrors = new Counter({
     name: "sessions_sqlite_errors_total",
-    help: "Errors from SQLite, by code; SQLITE_BUSY means another process held the lock past busy_timeout.",
+    help: "Errors from SQLite, by code; SQLITE_BUSY counts each 20 ms try that found another process holding the lock.",
     labelNames: ["code"],
     registers: [registry],
   });

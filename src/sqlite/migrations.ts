@@ -101,8 +101,9 @@ const MIGRATIONS: readonly string[] = [
    END;`,
 
   // Where the health check writes, after a write failed for lack of space, a
-  // lock or I/O, to see whether the database takes writes again. Empty
-  // otherwise.
+  // lock or I/O, to see whether the database takes writes again; the probe
+  // deletes its row (left behind only if that delete fails, until the next
+  // probe).
   `CREATE TABLE write_probe (
      id  INTEGER PRIMARY KEY CHECK (id = 1),
      pad BLOB    NOT NULL
@@ -117,6 +118,9 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
  * by a newer version of the service rather than guess at its schema.
  */
 export function migrate(db: Database, target = SCHEMA_VERSION): void {
+  // Up to date: no write at all, so a database whose disk is full, or whose
+  // lock another process holds, still opens.
+  if ((db.pragma("user_version", { simple: true }) as number) === target) return;
   db.transaction(() => {
     const current = db.pragma("user_version", { simple: true }) as number;
     if (current > target) {

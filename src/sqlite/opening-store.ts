@@ -2,27 +2,32 @@ import { SessionError } from "../session/errors.js";
 import type { SessionStore } from "../session/session-store.js";
 
 /**
- * A store opened as soon as it can be. While `open` throws (the file is locked
- * by another process, unwritable, on a full disk...), every method fails with
- * UNAVAILABLE, and `ping()` tries to open it again and rejects with the
- * reason. The health check pings on its interval, so a server started before
- * its database was usable reports NOT_SERVING, and serves by itself once the
- * cause is fixed, with no restart.
+ * A store opened as soon as it can be. While `open` throws an error that
+ * time or an operator can fix (`isTransient`: the file is locked by another
+ * process, its folder cannot be created, its disk is full...), every method
+ * fails with UNAVAILABLE, and `ping()` tries to open it again and rejects
+ * with the reason. The health check pings on its interval, so a server
+ * started before its database was usable reports NOT_SERVING, and serves by
+ * itself once the cause is fixed, with no restart. Any other error at the
+ * first try (a schema newer than this server, a file that is no database) is
+ * thrown: the server should not start.
  */
-export function openWhenPossible(open: () => SessionStore): SessionStore {
+export function openWhenPossible(open: () => SessionStore, isTransient: (error: unknown) => boolean): SessionStore {
   let store: SessionStore | undefined;
   let disposed = false;
-  /** Listeners added before the store opened, with what stops each once attached. */
-  const waiting = new Map<() => void, (() => void) | undefined>();
+  /** Listeners added before the store opened, each with what stops it once attached. */
+  const waiting = new Set<{ readonly listener: () => void; stop?: () => void }>();
 
   const tryOpen = () => {
-    if (store !== undefined || disposed) return;
+    if (store !== undefined) return;
+    if (disposed) throw new Error("the store was disposed before it could be opened");
     store = open();
-    for (const listener of waiting.keys()) waiting.set(listener, store.onEvents(listener));
+    for (const entry of waiting) entry.stop = store.onEvents(entry.listener);
   };
   try {
     tryOpen();
-  } catch {
+  } catch (error) {
+    if (!isTransient(error)) throw error;
     // ping() says why, and tries again.
   }
   const notOpen = () =>
@@ -35,10 +40,11 @@ export function openWhenPossible(open: () => SessionStore): SessionStore {
     },
     onEvents(listener) {
       if (store !== undefined) return store.onEvents(listener);
-      waiting.set(listener, undefined);
+      const entry: { readonly listener: () => void; stop?: () => void } = { listener };
+      waiting.add(entry);
       return () => {
-        waiting.get(listener)?.();
-        waiting.delete(listener);
+        entry.stop?.();
+        waiting.delete(entry);
       };
     },
     async dispose() {

@@ -31,7 +31,7 @@ export interface SqliteSessionStoreOptions {
   readonly synchronous?: "FULL" | "NORMAL";
   /**
    * How long, in all, a write may wait for another process's lock (ms) before
-   * failing with UNAVAILABLE. Default 5000. It waits in short blocking tries
+   * failing with UNAVAILABLE. Default 2000. It waits in short blocking tries
    * with pauses between them, so the event loop is never held for long.
    */
   readonly busyTimeoutMs?: number;
@@ -89,6 +89,19 @@ const isLockError = (error: unknown): error is Database.SqliteError =>
   error instanceof Database.SqliteError && /^SQLITE_(BUSY|LOCKED)/.test(error.code);
 
 /**
+ * Whether an error opening the database is one that time or an operator can
+ * fix without another server version: a lock, a full disk, I/O, a file or
+ * folder that cannot be opened or created. A schema newer than this server,
+ * or a file that is no database, is not.
+ */
+export function isTransientOpenError(error: unknown): boolean {
+  if (error instanceof Database.SqliteError) return /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|PERM)/.test(error.code);
+  // The file system's own (EACCES, ENOTDIR, ENOSPC...), from creating the folder.
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  return typeof code === "string" && /^E[A-Z]+$/.test(code);
+}
+
+/**
  * SQLite's failures that a caller can act on, as domain errors: UNAVAILABLE
  * (retry) while another process holds the lock, RESOURCE_EXHAUSTED when the
  * database cannot grow. Anything else stays as it is (INTERNAL, logged).
@@ -128,14 +141,17 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
   if (options.path !== ":memory:") {
     mkdirSync(dirname(options.path), { recursive: true });
   }
-  const lockBudgetMs = options.busyTimeoutMs ?? 5000;
+  const lockBudgetMs = options.busyTimeoutMs ?? 2000;
   const db = new Database(options.path);
   try {
     db.pragma("journal_mode = WAL");
     db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
-    db.pragma(`busy_timeout = ${Math.min(LOCK_TRY_MS, lockBudgetMs)}`);
+    // Opening may wait out another process's lock for the whole budget (once,
+    // at start-up); after that, each try of a write is short.
+    db.pragma(`busy_timeout = ${lockBudgetMs}`);
     db.pragma(`cache_size = ${-1024 * (options.cacheMib ?? 32)}`);
     migrate(db);
+    db.pragma(`busy_timeout = ${Math.min(LOCK_TRY_MS, lockBudgetMs)}`);
     if (options.maxPageCount !== undefined) db.pragma(`max_page_count = ${options.maxPageCount}`);
   } catch (error) {
     db.close();
@@ -220,13 +236,21 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     }
   };
 
-  /** Runs a read (or the data_version poll) at once, reporting its SQLite errors. */
-  const run = <T>(work: () => T): T => {
+  /** Runs a read (or the data_version poll) at once, reporting its SQLite errors as they are. */
+  const runRaw = <T>(work: () => T): T => {
     try {
       return work();
     } catch (error) {
       if (error instanceof Database.SqliteError) onSqliteError(error.code);
       throw error;
+    }
+  };
+  /** Runs a read at once; a lock it could not get is UNAVAILABLE to the caller (see forCaller). */
+  const run = <T>(work: () => T): T => {
+    try {
+      return runRaw(work);
+    } catch (error) {
+      throw forCaller(error);
     }
   };
 
@@ -244,7 +268,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     readonly work: () => unknown;
     readonly resolve: (value: unknown) => void;
     readonly reject: (error: unknown) => void;
-    /** When it was queued (Date.now()), for its lock budget. */
+    /** When it was queued (performance.now(), which the wall clock's changes do not move), for its lock budget. */
     readonly since: number;
   }
   type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
@@ -255,7 +279,11 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
   let queued: WriteJob[] = [];
   let flushScheduled = false;
   let retryTimer: NodeJS.Timeout | undefined;
-  /** Why the last write that failed for lack of space, a lock or I/O failed; cleared by the next commit. */
+  /**
+   * Why the last write that failed for lack of space, a lock or I/O failed.
+   * Cleared only by the write probe (see ping): a small commit going through
+   * says nothing about the write that failed, and the health would flap.
+   */
   let writeFailure: unknown;
 
   // The only transaction functions among the writes: each write (a plain
@@ -304,7 +332,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
         uncommitted = [];
         if (error instanceof Database.SqliteError) onSqliteError(error.code);
         if (isLockError(error) && db.open) {
-          const now = Date.now();
+          const now = performance.now();
           const again = jobs.filter((job) => now - job.since < lockBudgetMs);
           // A lock is a failure once a write has waited its whole budget, not at every try.
           if (again.length < jobs.length) writeFailure = error;
@@ -319,7 +347,6 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
         for (const job of jobs) job.reject(forCaller(error));
         continue;
       }
-      writeFailure = undefined;
       committed();
       jobs.forEach((job, i) => {
         const outcome = outcomes[i]!;
@@ -346,7 +373,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
   /** Queues a write for the end of this turn's group commit; settles once committed (or failed). */
   const write = <T>(work: () => T): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      queued.push({ work, resolve: resolve as (value: unknown) => void, reject, since: Date.now() });
+      queued.push({ work, resolve: resolve as (value: unknown) => void, reject, since: performance.now() });
       if (!flushScheduled) {
         flushScheduled = true;
         setImmediate(flushWrites);
@@ -635,11 +662,12 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       };
     },
     async ping() {
-      run(() => prepare("SELECT 1 FROM sessions LIMIT 1").get());
+      // The health check logs what fails here: SQLite's own errors, with their codes.
+      runRaw(() => prepare("SELECT 1 FROM sessions LIMIT 1").get());
       // Readable is not enough after a write failed for lack of space, a lock
       // or I/O: usable again once a write goes through.
       if (writeFailure !== undefined) {
-        run(probeWrite);
+        runRaw(probeWrite);
         writeFailure = undefined;
       }
     },
@@ -658,8 +686,14 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       poller = undefined;
       listeners.clear();
       if (db.open) {
-        db.pragma("wal_checkpoint(TRUNCATE)");
-        db.close();
+        try {
+          db.pragma("wal_checkpoint(TRUNCATE)");
+        } catch (error) {
+          // A full disk, say: the WAL stays, and is read back at the next open.
+          if (error instanceof Database.SqliteError) onSqliteError(error.code);
+        } finally {
+          db.close();
+        }
       }
     },
   };

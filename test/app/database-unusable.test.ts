@@ -69,12 +69,21 @@ describe("a database unusable at start-up", () => {
     const other = new Database(dbPath);
     other.pragma("journal_mode = WAL");
     other.exec("BEGIN IMMEDIATE");
-    server = await startTestServer({ dbPath, healthCheckIntervalMs: 20 });
+    // A new file: its schema is still to be written, under the lock.
+    server = await startTestServer({ dbPath, healthCheckIntervalMs: 20, dbLockTimeoutMs: 100 });
     expect(await ready()).toBe(503);
     expect((await refusals()).map((error) => error?.code)).toEqual([grpc.status.UNAVAILABLE, grpc.status.UNAVAILABLE]);
     expect(JSON.stringify(server.logs.find((line) => line.msg === "database unusable"))).toContain("database is locked");
     other.exec("COMMIT");
     other.close();
     await expectRecovery();
+  });
+
+  it("whose schema is newer than this server's: the server does not start (no retry can fix that)", async () => {
+    const dbPath = join(dir.path, "newer.db");
+    const other = new Database(dbPath);
+    other.pragma("user_version = 999");
+    other.close();
+    await expect(startTestServer({ dbPath })).rejects.toThrow("database schema version 999 is newer than this server supports");
   });
 });

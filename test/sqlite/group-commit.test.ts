@@ -177,6 +177,10 @@ describe("SQLite group commit", () => {
     expect(full).toBeInstanceOf(SessionError);
     expect(full).toMatchObject({ kind: "resource_exhausted", message: expect.stringContaining("database is full") });
     await expect(store.ping()).rejects.toMatchObject({ code: "SQLITE_FULL" });
+    // A small write that still fits says nothing about the one that did not: still unusable.
+    const first = (await store.get(written[0]!))!;
+    expect(await store.touch(first.id, first.openTime + 1, { address: "", client: "" })).toBe(true);
+    await expect(store.ping()).rejects.toMatchObject({ code: "SQLITE_FULL" });
     // Room is made (here: sessions removed by another process); the health check sees it.
     const other = new Database(path);
     other.prepare("DELETE FROM sessions WHERE id IN (SELECT id FROM sessions LIMIT 20)").run();
