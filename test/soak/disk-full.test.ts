@@ -8,7 +8,8 @@ import { grpcJsClient, RpcError, type TestClient } from "../support/clients.js";
 import { kill, startServerProcess, terminate, type ServerProcess } from "../support/server-process.js";
 import { tempDir } from "../support/test-server.js";
 
-const ENV = { SESSIONS_HEALTH_CHECK_INTERVAL: "100ms", SESSIONS_SWEEP_INTERVAL: "0" };
+// Every validation records its activity: small writes go on while the disk is full.
+const ENV = { SESSIONS_HEALTH_CHECK_INTERVAL: "100ms", SESSIONS_SWEEP_INTERVAL: "0", SESSIONS_TOUCH_INTERVAL: "0" };
 const FULL_MESSAGE = "the database is full (its disk or its size limit); nothing was changed";
 
 /** grpc.health.v1.Health/Check for the whole server, by hand: the request is empty, the status is field 1. */
@@ -81,9 +82,13 @@ describe("a full disk", () => {
     const logged = server.lines.filter((line) => line.msg === "database unusable");
     expect(logged).toHaveLength(1);
     expect(JSON.stringify(logged[0])).toContain("SQLITE_FULL");
-    // Reads still answer.
+    // Reads still answer; small writes that fit do not make it look healthy (no flapping).
     const first = acknowledged[0]!;
     expect((await client.call("getSessionById", { id: first.id })).session?.data).toMatchObject({ i: 0 });
+    for (const { token } of acknowledged.slice(0, 10)) await client.call("validateSession", { token }).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(await ready()).toBe(503);
+    expect(server.lines.filter((line) => line.msg === "database unusable")).toHaveLength(1);
 
     // A crash while the disk is full, and a restart on it.
     await kill(server.child);

@@ -9,8 +9,10 @@ export interface RandomSource {
 }
 
 /**
- * mulberry32, seeded from the environment variable `name` if set (to replay a
- * run), else at random; tests print the seed.
+ * mulberry32, seeded from the environment variable `name` if set, else at
+ * random; tests print the seed. A sequential test replays exactly; where
+ * concurrent workers share the source, the choices depend on timing too, and
+ * the seed only narrows a failure down.
  */
 export function randomSource(name: string): RandomSource {
   const given = process.env[name];

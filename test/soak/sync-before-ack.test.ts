@@ -1,9 +1,9 @@
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { grpcJsClient } from "../support/clients.js";
-import { startServerProcess } from "../support/server-process.js";
+import { kill, startServerProcess, type ServerProcess } from "../support/server-process.js";
 import { tempDir } from "../support/test-server.js";
 
 const CALLS = 20;
@@ -17,7 +17,18 @@ const CALLS = 20;
  */
 describe("power loss: when acknowledgements leave, relative to the WAL's sync", () => {
   const dirs: { remove: () => void }[] = [];
-  afterEach(() => dirs.splice(0).forEach((dir) => dir.remove()));
+  const servers: ServerProcess[] = [];
+  afterEach(async () => {
+    // If a test failed half-way: strace (which takes the server down with it) and the server.
+    for (const server of servers.splice(0)) {
+      const children = `/proc/${server.child.pid}/task/${server.child.pid}/children`;
+      if (existsSync(children)) {
+        for (const pid of readFileSync(children, "utf8").trim().split(" ").filter(Boolean)) process.kill(Number(pid), "SIGKILL");
+      }
+      await kill(server.child);
+    }
+    dirs.splice(0).forEach((dir) => dir.remove());
+  });
 
   const traceWrites = async (synchronous: "FULL" | "NORMAL") => {
     const dir = tempDir();
@@ -25,6 +36,7 @@ describe("power loss: when acknowledgements leave, relative to the WAL's sync", 
     const trace = join(dir.path, "strace.txt");
     const launcher = ["strace", "-f", "-y", "-e", "trace=pwrite64,fsync,fdatasync,write,writev,sendmsg", "-o", trace];
     const server = await startServerProcess(join(dir.path, "sessions.db"), { SESSIONS_DB_SYNCHRONOUS: synchronous }, launcher);
+    servers.push(server);
     const client = grpcJsClient(server.grpcPort);
     for (let i = 0; i < CALLS; i++) {
       const { session } = await client.call("openSession", { userId: `u${i}` });

@@ -54,8 +54,12 @@ export async function terminate(child: ChildProcess, ms: number): Promise<number
   if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
   child.kill("SIGTERM");
   const timer = new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), ms));
-  const result = await Promise.race([once(child, "exit").then(([code]) => code as number | null), timer]);
-  if (result === "hung") child.kill("SIGKILL");
+  const exited = once(child, "exit").then(([code]) => code as number | null);
+  const result = await Promise.race([exited, timer]);
+  if (result === "hung") {
+    child.kill("SIGKILL");
+    await exited;
+  }
   return result;
 }
 
