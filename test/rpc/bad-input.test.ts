@@ -18,7 +18,7 @@
  * session with 120 s), idle_timeout "120.0000000001s" ("Invalid count value: -1").
  */
 import { create, fromBinary, fromJson, toBinary, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
-import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import * as grpc from "@grpc/grpc-js";
 import Database from "better-sqlite3";
 import { createHash } from "node:crypto";
@@ -28,7 +28,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorDetailSchema, ErrorReasonSchema, SessionsService } from "../../gen/sessions/v1/sessions_pb.js";
 import { eventTag, type SessionEvent } from "../../src/session/session-events.js";
 import type { EventRow } from "../../src/sqlite/event-sql.js";
-import { grpcJsClient } from "../support/clients.js";
+import { grpcJsClient, reasonFromStatusDetails } from "../support/clients.js";
 import { startTestServer, tempDir, type TestServer } from "../support/test-server.js";
 
 // --- the RPCs and the wire ---------------------------------------------------------------
@@ -95,29 +95,6 @@ interface Expect {
 
 const reasonName = (value: number) => ErrorReasonSchema.values.find((v) => v.number === value)?.name;
 
-/** The ErrorDetail in a grpc-status-details-bin trailer (google.rpc.Status, details = field 3). */
-function reasonFromStatusDetails(bin: Uint8Array | undefined): string | undefined {
-  if (bin === undefined) return undefined;
-  const status = new BinaryReader(bin);
-  while (status.pos < status.len) {
-    const [field, wireType] = status.tag();
-    if (field !== 3) {
-      status.skip(wireType);
-      continue;
-    }
-    const any = new BinaryReader(status.bytes());
-    let typeUrl = "";
-    let value: Uint8Array = new Uint8Array();
-    while (any.pos < any.len) {
-      const [f, w] = any.tag();
-      if (f === 1) typeUrl = any.string();
-      else if (f === 2) value = any.bytes();
-      else any.skip(w);
-    }
-    if (typeUrl.endsWith(`/${ErrorDetailSchema.typeName}`)) return reasonName(fromBinary(ErrorDetailSchema, value).reason);
-  }
-  return undefined;
-}
 
 interface ConnectErrorJson {
   code: string;

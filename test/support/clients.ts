@@ -326,12 +326,11 @@ const toPbjsDuration = (ms: number) => ({
 });
 
 /**
- * The ErrorDetail reason in a grpc-status-details-bin trailer: a
+ * The ErrorDetail reason in a grpc-status-details-bin trailer's bytes: a
  * google.rpc.Status (details = field 3, each a google.protobuf.Any).
  */
-function reasonFromTrailer(metadata: grpc.Metadata | undefined): string | undefined {
-  const [bin] = metadata?.get("grpc-status-details-bin") ?? [];
-  if (!(bin instanceof Buffer)) return undefined;
+export function reasonFromStatusDetails(bin: Uint8Array | undefined): string | undefined {
+  if (bin === undefined) return undefined;
   const status = new BinaryReader(bin);
   while (status.pos < status.len) {
     const [field, wireType] = status.tag();
@@ -353,6 +352,11 @@ function reasonFromTrailer(metadata: grpc.Metadata | undefined): string | undefi
     }
   }
   return undefined;
+}
+
+function reasonFromTrailer(metadata: grpc.Metadata | undefined): string | undefined {
+  const [bin] = metadata?.get("grpc-status-details-bin") ?? [];
+  return bin instanceof Buffer ? reasonFromStatusDetails(bin) : undefined;
 }
 
 function toPbjsRequest(request: TestRequest): Record<string, unknown> {
