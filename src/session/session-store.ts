@@ -60,7 +60,7 @@ export interface TokenRotation {
   readonly previousValidUntil: number;
 }
 
-/** What a validation saw of the caller, recorded with the activity. */
+/** What a validation saw of the caller, recorded with the activity; an empty field keeps what was recorded before. */
 export interface SeenContext {
   readonly address: string;
   readonly client: string;

@@ -72,12 +72,16 @@ export function createSessionValidator({ store, clock, policy, hasher }: Validat
       }
 
       if (which === "retired" || (which === "previous" && now >= credentials.previousTokenValidUntil)) {
-        await store.close(session.id, now, "token_reuse");
-        throw tokenRefused("token_reused");
+        // Answered from what the close found: another call may have closed it first, for its own reason.
+        const closed = await store.close(session.id, now, "token_reuse");
+        if (closed === undefined) throw tokenRefused("token_unknown");
+        throw closedSessionRefused(closed.closeReason);
       }
       checkBinding(policy, session, input);
 
-      // An empty address or client means "not known": keep what was seen before.
+      // An empty address or client means "not known": keep what was seen before
+      // (the store's write keeps it; `seen` is what this read says it will be).
+      const given = { address: input.address, client: input.client };
       const seen = {
         address: input.address === "" ? session.lastAddress : input.address,
         client: input.client === "" ? session.lastClient : input.client,
@@ -85,7 +89,7 @@ export function createSessionValidator({ store, clock, policy, hasher }: Validat
       if (which === "current" && policy.renewalIntervalMs > 0 && now - credentials.tokenTime >= policy.renewalIntervalMs) {
         const next = issueToken(session.id, hasher);
         const rotation = { currentHash: presented, nextHash: next.hash, now, previousValidUntil: now + policy.renewalGraceMs };
-        if (await store.rotateToken(session.id, rotation, seen)) {
+        if (await store.rotateToken(session.id, rotation, given)) {
           return { session: afterActivity(session, now, seen), newToken: next.token };
         }
         // Renewed by another call a moment ago, or closed meanwhile: look again.
@@ -95,7 +99,7 @@ export function createSessionValidator({ store, clock, policy, hasher }: Validat
 
       const seenChanged = seen.address !== session.lastAddress || seen.client !== session.lastClient;
       if (now - session.requestTime >= policy.touchIntervalMs || seenChanged) {
-        if (await store.touch(session.id, now, seen)) {
+        if (await store.touch(session.id, now, given)) {
           return { session: afterActivity(session, now, seen) };
         }
         if (attempt < MAX_ATTEMPTS) continue;

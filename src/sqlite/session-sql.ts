@@ -53,9 +53,18 @@ export const UPDATE_CONTENT_SQL = `UPDATE sessions
   WHERE id = @id AND ${LIVE_AT_REQUEST_TIME}
     AND (@expectedVersion IS NULL OR version = @expectedVersion)`;
 
+/**
+ * What a validation saw of its caller; an empty one is "not known" and keeps
+ * what was seen before. Decided here, in the write, not from an earlier read:
+ * two validations at once (one with only a client, one with only an address)
+ * must not erase each other's trace.
+ */
+const LAST_SEEN = `last_address = coalesce(nullif(@address, ''), last_address),
+      last_client = coalesce(nullif(@client, ''), last_client)`;
+
 export const TOUCH_SQL = `UPDATE sessions
   SET request_time = ${REQUEST_TIME_AFTER_ACTIVITY}, expire_time = ${EXPIRY_AFTER_ACTIVITY},
-      last_address = @address, last_client = @client
+      ${LAST_SEEN}
   WHERE id = @id AND ${LIVE_AT_REQUEST_TIME}`;
 
 /** The token hash a rotation is about to retire for good, if any. */
@@ -65,7 +74,7 @@ export const ROTATE_TOKEN_SQL = `UPDATE sessions
   SET prev_token_hash = token_hash, prev_token_valid_until = @previousValidUntil,
       token_hash = @nextHash, token_time = @requestTime,
       request_time = ${REQUEST_TIME_AFTER_ACTIVITY}, expire_time = ${EXPIRY_AFTER_ACTIVITY},
-      last_address = @address, last_client = @client
+      ${LAST_SEEN}
   WHERE id = @id AND ${LIVE_AT_REQUEST_TIME} AND token_hash = @currentHash
   RETURNING user_id, client, address, version`;
 

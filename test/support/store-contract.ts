@@ -209,6 +209,12 @@ export function describeStoreContract(name: string, createStore: () => SessionSt
         expect(await store.get(session.id)).toEqual(touched);
         expect(await store.touch(session.id, T + 50, { address: "x", client: "y" })).toBe(true);
         expect(await store.get(session.id)).toEqual({ ...touched, lastAddress: "x", lastClient: "y" });
+        // What is not known (empty) keeps what was seen: two touches at once each leave their trace.
+        await Promise.all([
+          store.touch(session.id, T + 60, { address: "", client: "web" }),
+          store.touch(session.id, T + 60, { address: "10.0.0.1", client: "" }),
+        ]);
+        expect(await store.get(session.id)).toMatchObject({ lastAddress: "10.0.0.1", lastClient: "web" });
       });
 
       it("touches neither a closed nor an expired session", async () => {
