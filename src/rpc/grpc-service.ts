@@ -120,8 +120,16 @@ export function createGrpcService<S extends DescService>(
         // when the client's flow-control window is full) keeps at most two
         // messages of a slow client's stream in memory.
         let previous: Promise<void> | undefined;
+        // Once the deadline has passed, grpc-js ends the call with DEADLINE_EXCEEDED
+        // itself, and marks it cancelled only when that is done: a write or end()
+        // meanwhile goes to an ended HTTP/2 stream, and the status never leaves.
+        // Its timer may fire a little early, hence the margin.
+        const tooLate = () => {
+          const left = context.timeoutMs();
+          return call.cancelled || (left !== undefined && left <= DEADLINE_MARGIN_MS);
+        };
         for await (const response of responses) {
-          if (call.cancelled) break;
+          if (tooLate()) return;
           context.sendHeaders(call);
           const written = writeMessage(call, toMessage(response), context.signal);
           // A failed write also shows as an error or cancellation of the call.
@@ -130,6 +138,7 @@ export function createGrpcService<S extends DescService>(
           previous = written;
         }
         if (previous !== undefined) await previous;
+        if (tooLate()) return;
         context.sendHeaders(call);
         call.end();
       })()
@@ -142,6 +151,9 @@ export function createGrpcService<S extends DescService>(
   return { definition: definition as ServiceDefinition, implementation };
 }
 
+
+/** How close to its deadline a stream stops writing (see tooLate). */
+const DEADLINE_MARGIN_MS = 20;
 /**
  * Resolves once grpc-js has handed `message` to HTTP/2; rejects if the call
  * ends first (a cancelled call never calls back).
