@@ -312,6 +312,28 @@ function filter(rng: Rng): MessageInitShape<typeof SessionFilterSchema> {
 const int32 = (rng: Rng) => rng.pick([0, 1, 10, 100, 1000, -1, 2 ** 31 - 1, -(2 ** 31), rng.int(50)]);
 const version = (rng: Rng) => rng.pick([undefined, 0n, 1n, 2n, -1n, 2n ** 53n, 2n ** 63n - 1n, -(2n ** 63n)]);
 
+/** StoreSessionData and UpdateSessionUser: an id, a JSON value in `field`, maybe an expected version. */
+function contentTarget(
+  name: string,
+  schema: typeof StoreSessionDataRequestSchema | typeof UpdateSessionUserRequestSchema,
+  field: "data" | "user",
+): Target {
+  return {
+    path: `/${SERVICE}/${name}`,
+    streaming: false,
+    idempotent: false,
+    fields: ["id", field, "expectedVersion"],
+    valid: (rng, pool) => {
+      const expectedVersion = version(rng);
+      return encode(schema as typeof StoreSessionDataRequestSchema, {
+        id: sessionId(rng, pool),
+        ...(rng.chance(0.8) && { [field]: jsonValue(rng) }),
+        ...(expectedVersion !== undefined && { expectedVersion }),
+      });
+    },
+  };
+}
+
 const sessionTargets: Target[] = [
   {
     path: `/${SERVICE}/OpenSession`,
@@ -364,34 +386,8 @@ const sessionTargets: Target[] = [
         includeData: rng.chance(0.5),
       }),
   },
-  {
-    path: `/${SERVICE}/StoreSessionData`,
-    streaming: false,
-    idempotent: false,
-    fields: ["id", "data", "expectedVersion"],
-    valid: (rng, pool) => {
-      const expectedVersion = version(rng);
-      return encode(StoreSessionDataRequestSchema, {
-        id: sessionId(rng, pool),
-        ...(rng.chance(0.8) && { data: jsonValue(rng) }),
-        ...(expectedVersion !== undefined && { expectedVersion }),
-      });
-    },
-  },
-  {
-    path: `/${SERVICE}/UpdateSessionUser`,
-    streaming: false,
-    idempotent: false,
-    fields: ["id", "user", "expectedVersion"],
-    valid: (rng, pool) => {
-      const expectedVersion = version(rng);
-      return encode(UpdateSessionUserRequestSchema, {
-        id: sessionId(rng, pool),
-        ...(rng.chance(0.8) && { user: jsonValue(rng) }),
-        ...(expectedVersion !== undefined && { expectedVersion }),
-      });
-    },
-  },
+  contentTarget("StoreSessionData", StoreSessionDataRequestSchema, "data"),
+  contentTarget("UpdateSessionUser", UpdateSessionUserRequestSchema, "user"),
   {
     path: `/${SERVICE}/CloseSession`,
     streaming: false,
