@@ -170,13 +170,12 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<A
     const probeDatabase = async () => {
       const failure = await store.ping().then(
         () => undefined,
-        (error: unknown) => describeError(error),
+        (error: unknown) => ({ error, message: error instanceof Error ? error.message : String(error) }),
       );
-      const now = failure === undefined ? undefined : String((failure.err as { message?: unknown }).message ?? failure.err);
-      if (now !== problem) {
-        if (failure !== undefined) logger.error("database unusable", failure);
+      if (failure?.message !== problem) {
+        if (failure !== undefined) logger.error("database unusable", describeError(failure.error));
         else logger.info("database usable again");
-        problem = now;
+        problem = failure?.message;
       }
       if (!stopping) health.setAll(failure === undefined ? "serving" : "not_serving");
     };

@@ -151,9 +151,9 @@ export function createGrpcService<S extends DescService>(
   return { definition: definition as ServiceDefinition, implementation };
 }
 
-
 /** How close to its deadline a stream stops writing (see tooLate). */
 const DEADLINE_MARGIN_MS = 20;
+
 /**
  * Resolves once grpc-js has handed `message` to HTTP/2; rejects if the call
  * ends first (a cancelled call never calls back).

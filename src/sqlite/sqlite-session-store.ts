@@ -333,10 +333,16 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
         if (error instanceof Database.SqliteError) onSqliteError(error.code);
         if (isLockError(error) && db.open) {
           const now = performance.now();
-          const again = jobs.filter((job) => now - job.since < lockBudgetMs);
-          // A lock is a failure once a write has waited its whole budget, not at every try.
-          if (again.length < jobs.length) writeFailure = error;
-          for (const job of jobs) if (now - job.since >= lockBudgetMs) job.reject(forCaller(error));
+          const again: WriteJob[] = [];
+          for (const job of jobs) {
+            if (now - job.since < lockBudgetMs) {
+              again.push(job);
+            } else {
+              // A lock is a failure once a write has waited its whole budget, not at every try.
+              writeFailure = error;
+              job.reject(forCaller(error));
+            }
+          }
           if (again.length > 0) {
             retryLater(again);
             return;

@@ -312,6 +312,21 @@ function filter(rng: Rng): MessageInitShape<typeof SessionFilterSchema> {
 const int32 = (rng: Rng) => rng.pick([0, 1, 10, 100, 1000, -1, 2 ** 31 - 1, -(2 ** 31), rng.int(50)]);
 const version = (rng: Rng) => rng.pick([undefined, 0n, 1n, 2n, -1n, 2n ** 53n, 2n ** 63n - 1n, -(2n ** 63n)]);
 
+/** An RPC whose request is just a session id. */
+function idTarget(
+  name: string,
+  schema: typeof GetSessionByIdRequestSchema | typeof CloseSessionRequestSchema | typeof DeleteSessionByIdRequestSchema,
+  idempotent: boolean,
+): Target {
+  return {
+    path: `/${SERVICE}/${name}`,
+    streaming: false,
+    idempotent,
+    fields: ["id"],
+    valid: (rng, pool) => encode(schema as typeof GetSessionByIdRequestSchema, { id: sessionId(rng, pool) }),
+  };
+}
+
 /** StoreSessionData and UpdateSessionUser: an id, a JSON value in `field`, maybe an expected version. */
 function contentTarget(
   name: string,
@@ -365,13 +380,7 @@ const sessionTargets: Target[] = [
         includeData: rng.chance(0.5),
       }),
   },
-  {
-    path: `/${SERVICE}/GetSessionById`,
-    streaming: false,
-    idempotent: true,
-    fields: ["id"],
-    valid: (rng, pool) => encode(GetSessionByIdRequestSchema, { id: sessionId(rng, pool) }),
-  },
+  idTarget("GetSessionById", GetSessionByIdRequestSchema, true),
   {
     path: `/${SERVICE}/GetSessions`,
     streaming: false,
@@ -388,13 +397,7 @@ const sessionTargets: Target[] = [
   },
   contentTarget("StoreSessionData", StoreSessionDataRequestSchema, "data"),
   contentTarget("UpdateSessionUser", UpdateSessionUserRequestSchema, "user"),
-  {
-    path: `/${SERVICE}/CloseSession`,
-    streaming: false,
-    idempotent: false,
-    fields: ["id"],
-    valid: (rng, pool) => encode(CloseSessionRequestSchema, { id: sessionId(rng, pool) }),
-  },
+  idTarget("CloseSession", CloseSessionRequestSchema, false),
   {
     path: `/${SERVICE}/CloseExpiredSessions`,
     streaming: false,
@@ -402,13 +405,7 @@ const sessionTargets: Target[] = [
     fields: [],
     valid: () => encode(CloseExpiredSessionsRequestSchema, {}),
   },
-  {
-    path: `/${SERVICE}/DeleteSessionById`,
-    streaming: false,
-    idempotent: false,
-    fields: ["id"],
-    valid: (rng, pool) => encode(DeleteSessionByIdRequestSchema, { id: sessionId(rng, pool) }),
-  },
+  idTarget("DeleteSessionById", DeleteSessionByIdRequestSchema, false),
   {
     path: `/${SERVICE}/CloseUserSessions`,
     streaming: false,
