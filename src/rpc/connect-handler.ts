@@ -6,7 +6,7 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import type * as http from "node:http";
-import * as http2 from "node:http2";
+import type * as http2 from "node:http2";
 import { SessionsService } from "../../gen/sessions/v1/sessions_pb.js";
 
 /** A request handler for HTTP/1.1 and HTTP/2 alike, as node's servers call it. */
@@ -48,17 +48,15 @@ export function createConnectHandler(options: ConnectHandlerOptions): NodeHandle
   options.routes(router);
   const byPath = new Map(router.handlers.map((handler) => [handler.requestPath, handler]));
   return (request, response) => {
-    response.once("finish", () => discardUnreadBody(request));
     const handler = byPath.get(request.url?.split("?", 1)[0] ?? "");
     if (handler === undefined) {
       options.fallback(request, response);
       return;
     }
-    // connect-node reads the body through the request's async iterator, which
-    // destroys the request when the reading stops early (at the size limit,
-    // say): on HTTP/1.1 that takes the socket down before the answer is out.
-    // Stopping early leaves the rest to discardUnreadBody instead.
-    request[Symbol.asyncIterator] = () => request.iterator({ destroyOnReturn: false });
+    request[Symbol.asyncIterator] = () => bodyReader(request);
+    // connect-node does not always close its reader when it refuses a body
+    // (an extra message, say): once the answer is written, the rest goes too.
+    ("stream" in response ? response.stream : response).once("finish", () => discardUnread(request));
     handler(universalRequestFromNodeRequest(request, response, undefined, undefined))
       .then((answer) => universalResponseToNodeResponse(answer, response))
       .catch((error: unknown) => {
@@ -72,25 +70,32 @@ export function createConnectHandler(options: ConnectHandlerOptions): NodeHandle
 }
 
 /**
- * A request answered before its body was read to the end (refused at the
- * size limit, say) must not leave the rest unread. On HTTP/1.1 the
- * connection's next request would never be read: the rest is read and
- * dropped, as Node does for a body nobody started to read. On HTTP/2 the
- * unread data counts against the connection's memory until every stream on
- * it is refused: the stream is closed with NO_ERROR, which tells the client
- * to stop sending (RFC 9113, section 8.1).
+ * The iterator connect-node reads a request body with. Node's own destroys
+ * the request when the reading stops early (at the size limit, say), which
+ * on HTTP/1.1 takes the socket down before the answer is out. This one
+ * leaves the rest to discardUnread.
  */
-function discardUnreadBody(request: http.IncomingMessage | http2.Http2ServerRequest): void {
-  if ("stream" in request) {
-    if (!request.readableEnded && !request.stream.closed) request.stream.close(http2.constants.NGHTTP2_NO_ERROR);
-    return;
-  }
-  // Even a body received whole may sit unread in the request's buffer, and
-  // while it does, Node reads nothing more from the socket. connect-node's
-  // reading may not have stopped yet (its 'readable' listener keeps the
-  // stream paused); a 'data' listener makes it flow once that is gone.
-  if (!request.readableEnded && !request.destroyed) {
-    request.on("data", () => undefined);
-    request.resume();
-  }
+function bodyReader(request: http.IncomingMessage | http2.Http2ServerRequest): AsyncIterableIterator<unknown> {
+  const chunks = request.iterator({ destroyOnReturn: false });
+  const stop = chunks.return?.bind(chunks);
+  chunks.return = async (value?: unknown) => {
+    const result = await (stop?.(value) ?? { done: true as const, value });
+    discardUnread(request);
+    return result;
+  };
+  return chunks;
+}
+
+/**
+ * Reads the rest of a body nobody will read, and drops it: on HTTP/1.1 the
+ * connection's next request would otherwise never be read, and on HTTP/2 the
+ * unread data would count against the connection's memory until every
+ * stream on it is refused. Reading may not have stopped yet (a 'readable'
+ * listener keeps the stream paused); a 'data' listener makes it flow once
+ * that is gone.
+ */
+function discardUnread(request: http.IncomingMessage | http2.Http2ServerRequest): void {
+  if (request.readableEnded || request.destroyed || request.listenerCount("data") > 0) return;
+  request.on("data", () => undefined);
+  request.resume();
 }

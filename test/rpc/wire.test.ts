@@ -1,4 +1,6 @@
 import Database from "better-sqlite3";
+import * as http from "node:http";
+import * as http2 from "node:http2";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -123,6 +125,63 @@ describe("the receive limit", () => {
       }
     } finally {
       clients.forEach((client) => client.close());
+      await server.stop();
+    }
+  });
+
+  /** A gRPC(-Web) envelope announcing a 2 GiB message, then `size` bytes of it: refused at the limit, read no further. */
+  const oversized = (size: number) => Buffer.concat([Buffer.from([0, 0x7f, 0xff, 0xff, 0xff]), Buffer.alloc(size, 0x41)]);
+
+  it("leaves an HTTP/1.1 connection usable after refusing a body it did not read to the end", async () => {
+    const server = await startTestServer({ maxReceiveMessageBytes: 1024 });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const post = (headers: Record<string, string>, body: Buffer) =>
+      new Promise<{ status: number; body: string; reused: boolean }>((resolve, reject) => {
+        const request = http.request(
+          { agent, port: server.app.httpPort, method: "POST", path: "/sessions.v1.SessionsService/OpenSession", headers },
+          (response) => {
+            let text = "";
+            response.on("data", (chunk: Buffer) => (text += chunk.toString("latin1")));
+            response.on("end", () => resolve({ status: response.statusCode!, body: text, reused: request.reusedSocket }));
+          },
+        );
+        request.on("error", reject);
+        request.end(body);
+      });
+    try {
+      const refused = await post({ "content-type": "application/grpc-web" }, oversized(200_000));
+      expect(refused.body).toContain("grpc-status: 8");
+      // The next request on the same connection is read and answered.
+      const next = await post(JSON_HEADERS, Buffer.from('{"userId":"u1"}'));
+      expect(next).toMatchObject({ status: 200, reused: true });
+    } finally {
+      agent.destroy();
+      await server.stop();
+    }
+  });
+
+  it("keeps an HTTP/2 connection usable however many bodies it refuses unread", async () => {
+    const server = await startTestServer({ maxReceiveMessageBytes: 1024 });
+    const session = http2.connect(`http://127.0.0.1:${server.app.httpPort}`);
+    const call = (headers: http2.OutgoingHttpHeaders, body: Buffer) =>
+      new Promise<string>((resolve) => {
+        const stream = session.request({ ":method": "POST", ":path": "/sessions.v1.SessionsService/OpenSession", ...headers });
+        let status = "";
+        stream.on("response", (h) => (status = String(h["grpc-status"] ?? h[":status"])));
+        stream.on("trailers", (t) => (status = String(t["grpc-status"] ?? status)));
+        stream.on("close", () => resolve(stream.rstCode === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM ? "refused stream" : status));
+        stream.on("error", () => undefined);
+        stream.resume();
+        stream.end(body);
+      });
+    try {
+      // 16 MB unread in all: past Node's 10 MiB per-connection limit, had it piled up.
+      for (let i = 0; i < 80; i++) {
+        expect(await call({ "content-type": "application/grpc", te: "trailers" }, oversized(200_000))).toBe("8");
+      }
+      expect(await call({ "content-type": "application/json" }, Buffer.from('{"userId":"u1"}'))).toBe("200");
+    } finally {
+      session.close();
       await server.stop();
     }
   });
