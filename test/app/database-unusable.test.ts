@@ -48,7 +48,7 @@ describe("a database unusable at start-up", () => {
   it("when its folder cannot be created (a file is in the way): NOT_SERVING, UNAVAILABLE, then serving once fixed", async () => {
     const blocker = join(dir.path, "data");
     writeFileSync(blocker, "not a folder");
-    server = await startTestServer({ dbPath: join(blocker, "sessions.db"), healthCheckIntervalMs: 20 });
+    server = await startTestServer({ dbPath: join(blocker, "sessions.db"), healthCheckIntervalMs: 20, sweepIntervalMs: 20 });
     expect(await ready()).toBe(503);
     for (const error of await refusals()) {
       expect(error?.code).toBe(grpc.status.UNAVAILABLE);
@@ -58,6 +58,8 @@ describe("a database unusable at start-up", () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     const logged = server.logs.filter((line) => line.msg === "database unusable");
     expect(logged).toHaveLength(1);
+    // Nor does the sweeper, running every 20 ms meanwhile, log its failures.
+    expect(server.logs.filter((line) => line.msg === "sweep failed")).toEqual([]);
     expect(JSON.stringify(logged[0])).toMatch(/EEXIST|ENOTDIR/);
     rmSync(blocker);
     mkdirSync(blocker);
