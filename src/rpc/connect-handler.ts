@@ -90,12 +90,17 @@ function bodyReader(request: http.IncomingMessage | http2.Http2ServerRequest): A
  * Reads the rest of a body nobody will read, and drops it: on HTTP/1.1 the
  * connection's next request would otherwise never be read, and on HTTP/2 the
  * unread data would count against the connection's memory until every
- * stream on it is refused. Reading may not have stopped yet (a 'readable'
- * listener keeps the stream paused); a 'data' listener makes it flow once
- * that is gone.
+ * stream on it is refused. Pulled with read() on 'readable': a reader
+ * connect-node abandoned without closing it leaves its own 'readable'
+ * listener behind, which keeps the stream out of flowing mode for good.
  */
 function discardUnread(request: http.IncomingMessage | http2.Http2ServerRequest): void {
-  if (request.readableEnded || request.destroyed || request.listenerCount("data") > 0) return;
-  request.on("data", () => undefined);
-  request.resume();
+  if (request.readableEnded || request.destroyed || discarding.has(request)) return;
+  discarding.add(request);
+  const drop = () => {
+    while (request.read() !== null);
+  };
+  request.on("readable", drop);
+  drop();
 }
+const discarding = new WeakSet<object>();
