@@ -1150,6 +1150,14 @@ function sendH2(pool: H2Pool, c: WireCase): Promise<Outcome> {
   });
 }
 
+/**
+ * Keep-alive sockets the client closes after 3 s idle: before the server's
+ * 5 s keep-alive timeout, so a request is never written to a socket the
+ * server is closing at that moment (EPIPE or ECONNRESET for no fault of
+ * either side).
+ */
+const H1_AGENT: http.AgentOptions = { keepAlive: true, maxSockets: 2 * CONCURRENCY, timeout: 3000 };
+
 function sendH1(agent: http.Agent, port: number, c: WireCase): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
     let settled = false;
@@ -1297,7 +1305,7 @@ describe("wire fuzzing of both ports of a server process", () => {
     const failures: { c: WireCase; outcome: Outcome }[] = [];
     const grpcSessions = new H2Pool(grpcPort, 2);
     const httpSessions = new H2Pool(httpPort, 2);
-    let agent = new http.Agent({ keepAlive: true, maxSockets: 2 * CONCURRENCY });
+    let agent = new http.Agent(H1_AGENT);
     const rssSamples: number[] = [];
     const sampler = setInterval(() => {
       if (child.exitCode === null && child.signalCode === null) rssSamples.push(rssBytes(pid));
@@ -1326,7 +1334,7 @@ describe("wire fuzzing of both ports of a server process", () => {
       }
       // Fresh HTTP/1.1 connections for the next phase: none goes idle past the server's keep-alive timeout.
       agent.destroy();
-      agent = new http.Agent({ keepAlive: true, maxSockets: 2 * CONCURRENCY });
+      agent = new http.Agent(H1_AGENT);
       await new Promise((resolve) => setTimeout(resolve, 1000));
     };
 
